@@ -1,0 +1,95 @@
+# gust — plain Makefile, pkg-config for every library.
+#
+#   make            build bin/gust (optimised, with debug info)
+#   make run        install missing packages, build, run the main job
+#   make test       install missing packages, build the sanitizer build, run every suite
+#   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
+#   make deps       install the Debian packages the build and the tests need
+#
+# Sources are found by wildcard: a new .c file in a module folder is part of the build,
+# a new tests/unit/test_*.c is a new CUnit suite. Nothing else to register.
+
+CC       ?= cc
+PKGS     := yaml-0.1 libcjson
+MODULES  := core store broker-adapters cluster scheduler worker worker/operators api cli
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wpointer-arith -Wundef -Wwrite-strings -Wno-unused-parameter
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+CPPFLAGS := -I. -D_GNU_SOURCE
+CFLAGS   ?= -O2 -g
+ALLCFLAGS = -std=c11 $(WARN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+MAIN_SRC := cli/main.c
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+REL_OBJ  := $(LIB_SRC:%.c=build/rel/%.o)
+SAN_OBJ  := $(LIB_SRC:%.c=build/san/%.o)
+TESTS    := $(TEST_SRC:tests/unit/%.c=bin/tests/%)
+FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
+
+FUZZ_SECONDS ?= 60
+
+.PHONY: all run test unit cli-test corpus-test fuzz fuzz-build deps clean bench format
+all: bin/gust
+
+bin/gust: $(REL_OBJ) build/rel/cli/main.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+bin/gust-san: $(SAN_OBJ) build/san/cli/main.o
+	@mkdir -p $(@D)
+	$(CC) $(SANFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/rel/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+build/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(SANFLAGS) -c -o $@ $<
+
+bin/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(SANFLAGS) -o $@ $< $(SAN_OBJ) $(PKG_LIBS) -lcunit
+
+# The main job. Later issues turn this into `gust standalone`.
+run: deps bin/gust
+	./bin/gust dags validate dags/
+	./bin/gust dags list --dags-folder dags/
+
+# Every suite, under AddressSanitizer + UBSan. Each binary exits non-zero on a failure.
+test: deps unit cli-test
+unit: $(TESTS) bin/gust-san
+	@set -e; for t in $(TESTS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+cli-test: bin/gust-san
+	GUST_BIN=$(CURDIR)/bin/gust-san bash tests/cli/run.sh
+
+fuzz-build:
+	$(MAKE) $(FUZZERS) CC=clang
+
+bin/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(PKG_CFLAGS) \
+	  -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+
+fuzz: deps fuzz-build
+	@set -e; for f in $(FUZZERS); do n=$${f##*/}; mkdir -p build/fuzz-corpus/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+	    build/fuzz-corpus/$$n tests/fuzz/corpus/$$n; done
+
+deps:
+	@bash tests/deps.sh
+
+format:
+	clang-format -i $(LIB_SRC) $(MAIN_SRC) $(TEST_SRC)
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,14 @@
+/* cli — the subcommands of the gust binary. Each takes the effective configuration and its
+ * own arguments (argv[0] is the subcommand's name) and returns the process exit code. */
+#ifndef GUST_CLI_H
+#define GUST_CLI_H
+
+#include "core/config.h"
+
+int cmd_dags(GustConfig *cfg, int argc, char **argv);
+
+/* Shared helpers for subcommands. */
+/* 1 if argv[i] is "--output json" / "--output=json" (consumes the value); -1 on a bad value. */
+int cli_output_json(int argc, char **argv, int *i);
+
+#endif

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that gust's build and tests need, when they are missing.
+# As root it runs apt-get; otherwise it prints the exact command to run and fails.
+# The list grows with the project: add a package here when a build or a test needs it.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config clang libclang-rt-14-dev tzdata jq
+  libyaml-dev libcjson-dev libcunit1-dev libsqlite3-dev libssl-dev
+  libpq-dev librabbitmq-dev libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "gust needs these Debian packages: ${missing[*]}" >&2
+  echo "run as root:  apt-get update && $cmd" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends ${missing[*]}
