@@ -10,12 +10,12 @@
 # a new tests/unit/test_*.c is a new CUnit suite. Nothing else to register.
 
 CC       ?= cc
-PKGS     := yaml-0.1 libcjson
+PKGS     := yaml-0.1 libcjson libpq sqlite3 openssl
 MODULES  := core store broker-adapters cluster scheduler worker worker/operators api cli
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wpointer-arith -Wundef -Wwrite-strings -Wno-unused-parameter
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CPPFLAGS := -I. -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 ALLCFLAGS = -std=c11 $(WARN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
@@ -33,7 +33,7 @@ FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test unit cli-test corpus-test fuzz fuzz-build deps clean bench format
+.PHONY: all run test check unit cli-test fuzz fuzz-build deps clean bench format
 all: bin/gust
 
 bin/gust: $(REL_OBJ) build/rel/cli/main.o
@@ -62,12 +62,19 @@ run: deps bin/gust
 	./bin/gust dags list --dags-folder dags/
 
 # Every suite, under AddressSanitizer + UBSan. Each binary exits non-zero on a failure.
-test: deps unit cli-test
+# The servers the suites talk to (PostgreSQL, RabbitMQ, Redis) are started first by
+# tests/services.sh, whose `env` gives the suites their URLs.
+test: deps
+	@bash tests/services.sh start
+	@eval "$$(bash tests/services.sh env)" && $(MAKE) --no-print-directory check
+
+check: unit cli-test
+
 unit: $(TESTS) bin/gust-san
 	@set -e; for t in $(TESTS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 cli-test: bin/gust-san
-	GUST_BIN=$(CURDIR)/bin/gust-san bash tests/cli/run.sh
+	@set -e; for t in tests/cli/*.sh; do echo "== $$t"; GUST_BIN=$(CURDIR)/bin/gust-san bash $$t; done
 
 fuzz-build:
 	$(MAKE) $(FUZZERS) CC=clang

@@ -420,11 +420,16 @@ static int64_t walk_prev(const CronExpr *c, const GustTz *tz, int64_t before)
  * passed), and near a transition a few more candidates are compared. */
 static int64_t wall_next(const CronExpr *c, const GustTz *tz, int64_t after)
 {
-    int64_t offs[2] = {(int64_t)tz_offset_at_utc(tz, after) * US_PER_SEC, 0};
+    /* Start points: the offset now, the one after an imminent transition (a fall-back
+     * repeats wall times), and the one before a recent transition (a spring-forward moves
+     * wall times of the gap to instants just after it). */
+    int64_t offs[3] = {(int64_t)tz_offset_at_utc(tz, after) * US_PER_SEC, 0, 0};
     int noff = 1;
-    int64_t T = tz_next_transition(tz, after);
+    int64_t T = tz_next_transition(tz, after), P = tz_prev_transition(tz, after);
     if (T != INT64_MAX && T - after < 30 * TIME_US_PER_HOUR)
         offs[noff++] = (int64_t)tz_offset_at_utc(tz, T) * US_PER_SEC;
+    if (P != INT64_MIN && after - P < 30 * TIME_US_PER_HOUR)
+        offs[noff++] = (int64_t)tz_offset_at_utc(tz, P - 1) * US_PER_SEC;
     int64_t best = -1;
     for (int i = 0; i < noff; i++) {
         int64_t n = naive_next_ge(c, after + offs[i] + 1), first_n = -1;
@@ -433,7 +438,8 @@ static int64_t wall_next(const CronExpr *c, const GustTz *tz, int64_t after)
             if (r > after && (best < 0 || r < best)) best = r;
             if (r > after && first_n < 0) {
                 first_n = n;
-                if (tz_next_transition(tz, after) > r) break; /* no transition: monotonic */
+                /* No transition near: the rest map monotonically, r is the least. */
+                if (tz_next_transition(tz, after - NEAR_US) > r) break;
             }
             if (first_n >= 0 && n - first_n > NEAR_US) break;
             n = naive_next_ge(c, n + TIME_US_PER_MIN);

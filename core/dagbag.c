@@ -302,7 +302,10 @@ int dagbag_load_path(DagBag *b, const char *path, const DagLoadOptions *opt)
     }
     char **paths = NULL;
     size_t n = 0;
-    collect(path, &paths, &n, 0);
+    char *dir = xstrdup(path);
+    for (size_t l = strlen(dir); l > 1 && dir[l - 1] == '/'; l--) dir[l - 1] = '\0';
+    collect(dir, &paths, &n, 0);
+    free(dir);
     qsort(paths, n, sizeof *paths, cmp_str);
     int added = 0;
     for (size_t i = 0; i < n; i++) {

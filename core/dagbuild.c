@@ -68,9 +68,16 @@ static int schedule_from_timetable(const LoadCtx *ctx, Dag *d, const DocNode *v,
     if (d->schedule.kind == SCHEDULE_CRON) d->schedule.kind = SCHEDULE_CRON_TRIGGER;
     free(d->schedule_text);
     d->schedule_text = xstrdup(doc_str(cron));
-    const DocNode *tzn = doc_get(v, "timezone");
-    if (tzn && doc_str(tzn) && !d->timezone) d->timezone = xstrdup(doc_str(tzn));
-    return 0;
+    return 0; /* its timezone: is read with the DAG's, see timetable_timezone() */
+}
+
+/* A CronTriggerTimetable's own timezone: applies when the DAG sets none. */
+static const DocNode *timetable_timezone(const DocNode *cfg)
+{
+    const DocNode *sched = doc_get(cfg, "schedule");
+    if (!sched) sched = doc_get(cfg, "timetable");
+    if (sched && sched->kind == DOC_MAP && doc_get(sched, "timetable")) sched = doc_get(sched, "timetable");
+    return sched && sched->kind == DOC_MAP ? doc_get(sched, "timezone") : NULL;
 }
 
 static int build_schedule(const LoadCtx *ctx, Dag *d, const DocNode *v)
@@ -164,7 +171,7 @@ static int check_group_fields(const LoadCtx *ctx, const char *name, const DocNod
     static const char *const known[] = {"group_name", "tooltip", "dependencies", "parent_group_name", "default_args",
                                         "prefix_group_id", "ui_color", "ui_fgcolor", "add_suffix_on_collision"};
     int errors = 0;
-    if (!dagload_valid_id(name)) {
+    if (!dagload_valid_id(name) || strchr(name, '.')) {
         LOAD_ERR(ctx, cfg, "invalid task group name '%s': use letters, digits, '_', '-' (at most 250)", name);
         errors++;
     }
@@ -407,6 +414,7 @@ Dag *dagload_build(const LoadCtx *ctx0, int line, const DocNode *cfg, const char
     /* timezone first: naive dates are read in it */
     const DocNode *tzn = doc_get(cfg, "timezone");
     if (!tzn) tzn = doc_get(dargs, "timezone");
+    if (!tzn) tzn = timetable_timezone(cfg);
     const char *tzname = tzn ? doc_str(tzn) : default_tz;
     char err[256];
     d->tz = tz_load(tzname ? tzname : "UTC", err, sizeof err);

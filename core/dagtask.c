@@ -148,6 +148,9 @@ static int set_base_field(const LoadCtx *ctx, DagTask *t, const char *k, const D
         t->weight_rule = (WeightRule)r;
         return 1;
     }
+    int sensor_field = IS("mode") || IS("poke_interval") || IS("timeout") || IS("soft_fail") ||
+                       IS("exponential_backoff") || IS("max_wait");
+    if (sensor_field && !t->op->is_sensor) return 0; /* an operator's own field of the same name */
     if (IS("mode")) {
         const char *s = dagload_string(ctx, field, v);
         if (!s) return -1;

@@ -288,6 +288,10 @@ static char *expand_root(const LoadCtx *ctx, const char *path)
 {
     static const char var[] = "$CONFIG_ROOT_DIR";
     const char *at = strstr(path, var);
+    if (!at && path[0] != '/') { /* relative: to the folder of the DAG file that names it */
+        const char *slash = strrchr(ctx->file, '/');
+        return slash ? xasprintf("%.*s/%s", (int)(slash - ctx->file), ctx->file, path) : xstrdup(path);
+    }
     if (!at) return xstrdup(path);
     return xasprintf("%.*s%s%s", (int)(at - path), path, ctx->root, at + sizeof var - 1);
 }
@@ -531,6 +535,15 @@ static const char *python_key(const char *k)
     return NULL;
 }
 
+static int is_user_data(const char *k)
+{
+    static const char *const keys[] = {"params", "env", "data", "headers", "conf", "request_params",
+                                       "extra_options", "doc_md", "description", "bash_command"};
+    for (size_t i = 0; i < GUST_ARRAY_LEN(keys); i++)
+        if (strcmp(k, keys[i]) == 0) return 1;
+    return 0;
+}
+
 static int scan(const LoadCtx *ctx, const DocNode *v, int depth)
 {
     if (!v || v->kind == DOC_SCALAR || depth > DOC_MAX_DEPTH) return 0;
@@ -556,6 +569,8 @@ static int scan(const LoadCtx *ctx, const DocNode *v, int depth)
                 }
             }
         }
+        /* params, env, request bodies and conf are the user's data: their keys are not fields */
+        if (v->kind == DOC_MAP && is_user_data(v->keys[i]->text)) continue;
         found += scan(ctx, v->vals[i], depth + 1);
     }
     return found;

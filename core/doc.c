@@ -123,14 +123,15 @@ int doc_is_null(const DocNode *n)
 int doc_as_bool(const DocNode *n, int *out)
 {
     if (!n || n->kind != DOC_SCALAR || n->quoted) return 0;
-    static const char *const yes[] = {"true", "yes", "on", "y"};
-    static const char *const no[] = {"false", "no", "off", "n"};
+    /* YAML 1.1's booleans, exactly as PyYAML (and so dag-factory) reads them */
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
     for (size_t i = 0; i < GUST_ARRAY_LEN(yes); i++) {
-        if (strcasecmp(n->text, yes[i]) == 0) {
+        if (strcmp(n->text, yes[i]) == 0) {
             *out = 1;
             return 1;
         }
-        if (strcasecmp(n->text, no[i]) == 0) {
+        if (strcmp(n->text, no[i]) == 0) {
             *out = 0;
             return 1;
         }
@@ -260,7 +261,11 @@ static int yaml_merge_into(YamlConv *cv, DocNode *map, yaml_node_t *src, int dep
             doc_free(list);
             return -1;
         }
-        doc_merge_defaults(map, list->vals[i]);
+        /* YAML's merge key is shallow (as PyYAML does it): only missing top-level keys */
+        const DocNode *from = list->vals[i];
+        for (size_t k = 0; k < from->len; k++)
+            if (!doc_get(map, from->keys[k]->text))
+                doc_map_put(map, doc_clone(from->keys[k]), doc_clone(from->vals[k]));
     }
     doc_free(list);
     return 0;

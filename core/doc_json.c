@@ -158,7 +158,12 @@ DocNode *doc_parse_json(const char *text, size_t len, DocError *err)
         size_t off = end && end >= text ? (size_t)(end - text) : 0;
         if (off > len) off = len;
         offset_to_line(text, off, &line, &col);
-        json_error(err, line, col, "JSON syntax error near '%.20s'", off < len ? text + off : "end of file");
+        char near[24];
+        size_t k = 0;
+        for (; off < len && k < 20 && text[off + k] && text[off + k] != '\n' && text[off + k] != '\r'; k++)
+            near[k] = text[off + k];
+        near[k] = '\0';
+        json_error(err, line, col, "JSON syntax error near '%s'", off < len && k ? near : "end of file");
         return NULL;
     }
     size_t off = (size_t)(end - text);

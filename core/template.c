@@ -880,6 +880,7 @@ Template *template_parse_ex(const char *text, const char *const *extra_names, si
         return NULL;
     }
     flush_text(t, &cap, &textbuf);
+    sb_free(&textbuf);
     free(src);
     return t;
 }

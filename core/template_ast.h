@@ -141,7 +141,7 @@ size_t tpl_utf8_count(const char *s); /* code points */
 
 /* macros.ds_add: ds ("YYYY-MM-DD", as Python's strptime reads it) plus days (floored, as a
  * timedelta would), written as YYYY-MM-DD into out. 0, or -1 with err. In template_macros.c. */
-int tpl_ds_add(const char *ds, double days, char out[16], char *err, size_t errlen);
+int tpl_ds_add(const char *ds, double days, char out[48], char *err, size_t errlen);
 
 /* macros.ds_format: strptime(ds, in_fmt) then strftime(out_fmt). Heap string (caller frees),
  * or NULL with err. In template_macros.c. */

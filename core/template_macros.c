@@ -65,7 +65,7 @@ static int read_1or2(const char **s, unsigned hi, unsigned *out)
     return -1;
 }
 
-int tpl_ds_add(const char *ds, double days, char out[16], char *err, size_t errlen)
+int tpl_ds_add(const char *ds, double days, char out[48], char *err, size_t errlen)
 {
     const char *s = ds;
     unsigned m, d;
@@ -98,7 +98,7 @@ int tpl_ds_add(const char *ds, double days, char out[16], char *err, size_t errl
         snprintf(err, errlen, "date value out of range");
         return -1;
     }
-    snprintf(out, 16, "%04ld-%02u-%02u", y, m, d);
+    snprintf(out, 48, "%04ld-%02u-%02u", y, m, d);
     return 0;
 }
 

@@ -216,23 +216,43 @@ static int text_of(Eval *E, const cJSON *v, StrBuf *b)
     return 0;
 }
 
+/* Knuth-Morris-Pratt: the next non-overlapping match of pat (length m, failure table fail)
+ * in s[from, n), or n. Linear, unlike repeated strstr (quadratic under ASan's interceptors). */
+static size_t kmp_next(const char *s, size_t n, size_t from, const char *pat, size_t m, const size_t *fail)
+{
+    size_t j = 0;
+    for (size_t i = from; i < n; i++) {
+        while (j && s[i] != pat[j]) j = fail[j - 1];
+        if (s[i] == pat[j] && ++j == m) return i + 1 - m;
+    }
+    return n;
+}
+
 /* Python's str.replace(old, new, count), count < 0 meaning all; "" matches between characters. */
 static Val py_replace(Eval *E, const char *s, const char *old, const char *new_, double count)
 {
     size_t n = strlen(s), lo = strlen(old), ln = strlen(new_);
     size_t limit = count < 0 ? (size_t)-1 : count > (double)n + 1 ? n + 1 : (size_t)count;
     size_t hits = 0;
+    size_t *fail = xcalloc(lo ? lo : 1, sizeof *fail);
+    for (size_t i = 1, k = 0; i < lo; i++) {
+        while (k && old[i] != old[k]) k = fail[k - 1];
+        if (old[i] == old[k]) k++;
+        fail[i] = k;
+    }
     if (lo == 0) {
         for (size_t i = 0; hits < limit; i += tpl_utf8_step(s, n, i)) {
             hits++;
             if (i >= n) break;
         }
     } else {
-        for (const char *q = strstr(s, old); q && hits < limit; q = strstr(q + lo, old)) hits++;
+        for (size_t q = kmp_next(s, n, 0, old, lo, fail); q < n && hits < limit; q = kmp_next(s, n, q + lo, old, lo, fail))
+            hits++;
     }
     double size = (double)n + (double)hits * ((double)ln - (double)lo);
     if (size > TEMPLATE_MAX_OUTPUT || spend(E, (size_t)size) < 0) {
         rerr(E, "value is too large (over %u bytes)", TEMPLATE_MAX_OUTPUT);
+        free(fail);
         return v_fail();
     }
     StrBuf b = {0};
@@ -240,19 +260,20 @@ static Val py_replace(Eval *E, const char *s, const char *old, const char *new_,
     size_t i = 0;
     for (size_t done = 0; done < hits; done++) {
         if (lo == 0) {
-            sb_append(&b, new_);
+            sb_appendn(&b, new_, ln);
             if (i >= n) break;
             size_t step = tpl_utf8_step(s, n, i);
             sb_appendn(&b, s + i, step);
             i += step;
         } else {
-            const char *q = strstr(s + i, old);
-            sb_appendn(&b, s + i, (size_t)(q - (s + i)));
-            sb_append(&b, new_);
-            i = (size_t)(q - s) + lo;
+            size_t q = kmp_next(s, n, i, old, lo, fail);
+            sb_appendn(&b, s + i, q - i);
+            sb_appendn(&b, new_, ln);
+            i = q + lo;
         }
     }
-    if (i < n) sb_append(&b, s + i);
+    if (i < n) sb_appendn(&b, s + i, n - i);
+    free(fail);
     cJSON *r = cJSON_CreateString(sb_str(&b));
     sb_free(&b);
     return v_own(r);
@@ -367,7 +388,7 @@ static Val do_call(Eval *E, const TplNode *n)
         } else if (cJSON_IsFalse(days.j) || (cJSON_IsNumber(days.j) && days.j->valuedouble == 0)) {
             if (text_of(E, ds.j, &b) == 0) r = str_val(E, &b); /* Airflow returns ds untouched */
         } else if (want_string(E, &ds, "macros.ds_add: ds") == 0) {
-            char out[16];
+            char out[48];
             double d = cJSON_IsTrue(days.j) ? 1 : days.j->valuedouble;
             if (tpl_ds_add(ds.j->valuestring, d, out, err, sizeof err) < 0)
                 rerr(E, "macros.ds_add: %s", err);

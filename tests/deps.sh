@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config clang libclang-rt-14-dev tzdata jq
   libyaml-dev libcjson-dev libcunit1-dev libsqlite3-dev libssl-dev
   libpq-dev librabbitmq-dev libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev
+  postgresql rabbitmq-server redis-server
 )
 
 missing=()
@@ -24,6 +25,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The server packages (postgresql, rabbitmq-server, redis-server) start their default instance
+# through invoke-rc.d when installed; with no init system that fails or leaves a stray server.
+# A policy-rc.d that answers 101 denies those starts while we install (an existing one, such
+# as a container image's, is left as it is). tests/services.sh runs its own servers.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  trap 'rm -f "$policy"' EXIT
+  trap 'exit 130' INT TERM
+  printf '#!/bin/sh\n# tests/deps.sh: no service starts while it installs packages\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends ${missing[*]}

@@ -485,7 +485,64 @@ static void test_alias_bomb_is_an_error_not_a_crash(void)
     sb_free(&s);
 }
 
+static void test_yaml_booleans_are_pyyamls(void)
+{
+    DagBag b = load("x.yml", "d:\n  params: {a: n, b: Yes, c: tRUE, d: off}\n  tasks: [{task_id: t, operator: empty}]\n");
+    CU_ASSERT_EQUAL_FATAL(b.n_dags, 1);
+    char *p = cJSON_PrintUnformatted(b.dags[0]->params);
+    ASSERT_STR_EQ(p, "{\"a\":\"n\",\"b\":true,\"c\":\"tRUE\",\"d\":false}");
+    free(p);
+    dagbag_free(&b);
+}
+
+static void test_merge_key_is_shallow_as_in_pyyaml(void)
+{
+    DagBag b = load("x.yml", "d:\n  tasks:\n    - task_id: t\n      operator: bash\n      bash_command: echo\n"
+                             "      <<: {env: {A: '1', B: '2'}, retries: 3}\n      env: {A: '9'}\n");
+    CU_ASSERT_EQUAL_FATAL(b.n_dags, 1);
+    DagTask *t = b.dags[0]->tasks[0];
+    CU_ASSERT_EQUAL(t->retries, 3);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(t->env, "A")->valuestring, "9");
+    CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(t->env, "B"));
+    dagbag_free(&b);
+}
+
+static void test_user_data_keys_are_not_mistaken_for_python(void)
+{
+    DagBag b = load("x.yml", "d:\n  params: {partial: 1, decorator: x}\n  tasks:\n    - task_id: t\n"
+                             "      operator: http\n      data: {expand: true}\n");
+    if (b.n_dags != 1) dump(&b);
+    CU_ASSERT_EQUAL(b.n_dags, 1);
+    dagbag_free(&b);
+}
+
+static void test_non_sensor_keeps_its_own_poke_interval(void)
+{
+    DagBag b = load("x.yml", "d:\n  tasks:\n    - task_id: t\n      operator: trigger_dagrun\n"
+                             "      trigger_dag_id: other\n      wait_for_completion: true\n      poke_interval: 30\n");
+    CU_ASSERT_EQUAL_FATAL(b.n_dags, 1);
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(b.dags[0]->tasks[0]->args, "poke_interval"));
+    dagbag_free(&b);
+}
+
+static void test_cron_trigger_timetable_timezone_applies(void)
+{
+    DagBag b = load("x.yml", "d:\n  start_date: 2024-01-01\n  schedule:\n"
+                             "    __type__: airflow.timetables.trigger.CronTriggerTimetable\n"
+                             "    cron: '0 1 * * 3'\n    timezone: Europe/Amsterdam\n"
+                             "  tasks: [{task_id: t, operator: empty}]\n");
+    CU_ASSERT_EQUAL_FATAL(b.n_dags, 1);
+    ASSERT_STR_EQ(b.dags[0]->timezone, "Europe/Amsterdam");
+    CU_ASSERT_EQUAL(b.dags[0]->schedule.kind, SCHEDULE_CRON_TRIGGER);
+    dagbag_free(&b);
+}
+
 static const UnitTest tests[] = {
+    UNIT(test_yaml_booleans_are_pyyamls),
+    UNIT(test_merge_key_is_shallow_as_in_pyyaml),
+    UNIT(test_user_data_keys_are_not_mistaken_for_python),
+    UNIT(test_non_sensor_keeps_its_own_poke_interval),
+    UNIT(test_cron_trigger_timetable_timezone_applies),
     UNIT(test_loads_a_basic_dag_with_alias_and_dependency),
     UNIT(test_json_dag_loads_and_errors_carry_json_lines),
     UNIT(test_yaml_syntax_error_names_the_line),

@@ -1,0 +1,79 @@
+/* runs — DAG runs in the store: creation together with their task instances, the batch
+ * lock schedulers share work with, and guarded state changes.
+ *
+ * A run is unique on (dag_id, run_id) and on (dag_id, logical_date): creating one that
+ * exists changes nothing and says so, which is what lets several schedulers run at once
+ * (DESIGN.md invariant 5). */
+#ifndef GUST_STORE_RUNS_H
+#define GUST_STORE_RUNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "store/ti.h"
+
+typedef enum RunState { RUN_QUEUED, RUN_RUNNING, RUN_SUCCESS, RUN_FAILED, RUN__COUNT } RunState;
+const char *run_state_name(RunState s);
+int run_state_parse(const char *name); /* -1 if unknown */
+
+typedef struct DagRun {
+    char id[33];
+    char *dag_id;
+    char *run_id;
+    char *run_type;            /* scheduled, manual, backfill, asset_triggered */
+    int64_t logical_date;      /* -1: none */
+    int64_t data_interval_start, data_interval_end; /* -1: none */
+    int64_t run_after;
+    RunState state;
+    char *conf;                /* JSON object text */
+    char *note;
+    int64_t queued_at, start_date, end_date, last_scheduling_decision; /* -1: unset */
+    char *triggered_by;
+    char *dag_version_id;
+    int clear_number;
+} DagRun;
+
+void run_clear(DagRun *r);
+void run_list_free(DagRun *runs, size_t n);
+
+/* What a new run is; strings are copied. */
+typedef struct RunSpec {
+    const char *dag_id;
+    const char *run_id;
+    const char *run_type;
+    int64_t logical_date;         /* -1: none */
+    int64_t data_interval_start;  /* -1: none */
+    int64_t data_interval_end;    /* -1: none */
+    int64_t run_after;
+    const char *conf;             /* NULL: {} */
+    const char *note;
+    const char *triggered_by;     /* "scheduler", "cli", "rest_api", ... */
+    const char *dag_version_id;
+} RunSpec;
+
+/* "scheduled__2024-01-01T00:00:00+00:00", as Airflow spells run ids. out >= 64 bytes. */
+void run_id_make(const char *run_type, int64_t logical_date, char *out, size_t outlen);
+
+/* Create the run (state queued) and its task instances in one transaction.
+ * 1 created, 0 it already exists (same run_id or same logical_date), -1 error.
+ * id_out (33 bytes, may be NULL) gets the new run's id. */
+int store_run_create(Store *s, const RunSpec *spec, const TiSpec *tis, size_t n, char *id_out);
+
+int store_run_get(Store *s, const char *dag_id, const char *run_id, DagRun *out); /* 1 / 0 / -1 */
+/* A DAG's runs, newest first (by run_after), at most limit (0: all). */
+int store_run_list(Store *s, const char *dag_id, int limit, DagRun **out, size_t *n);
+
+/* For use INSIDE a transaction (store_tx): lock up to max queued or running runs that no
+ * other scheduler holds (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer),
+ * least recently examined first, and stamp them examined now. */
+int store_runs_lock_active(Store *s, int max, DagRun **out, size_t *n);
+
+/* Guarded run state change: queued → running (sets start_date), running → success/failed
+ * (sets end_date), queued → failed, and success/failed → queued (a cleared run).
+ * 1 changed, 0 refused (s->err says why), -1 error. */
+int store_run_set_state(Store *s, const char *dag_id, const char *run_id, RunState to);
+/* Same, for use inside a transaction; *changed gets 1/0. */
+int store_run_set_state_in_tx(Store *s, const char *dag_id, const char *run_id, RunState to, int *changed);
+
+#endif
