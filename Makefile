@@ -25,6 +25,8 @@ LIB_SRC  := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 MAIN_SRC := cli/main.c
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCHES  := $(BENCH_SRC:tests/bench/%.c=bin/bench/%)
 
 REL_OBJ  := $(LIB_SRC:%.c=build/rel/%.o)
 SAN_OBJ  := $(LIB_SRC:%.c=build/san/%.o)
@@ -75,6 +77,15 @@ unit: $(TESTS) bin/gust-san
 
 cli-test: bin/gust-san
 	@set -e; for t in tests/cli/*.sh; do echo "== $$t"; GUST_BIN=$(CURDIR)/bin/gust-san bash $$t; done
+
+# Benchmarks: optimised build, real servers; figures go to docs/performance.md.
+bench: deps $(BENCHES)
+	@bash tests/services.sh start
+	@eval "$$(bash tests/services.sh env)" && set -e && for b in $(BENCHES); do echo "== $$b"; $$b; done
+
+bin/bench/%: tests/bench/%.c $(REL_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(REL_OBJ) $(PKG_LIBS)
 
 fuzz-build:
 	$(MAKE) $(FUZZERS) CC=clang

@@ -32,7 +32,7 @@ static const ConfigSpec table[] = {
     INT("core.max_active_tasks_per_dag", "16", 1, 100000, RELOAD, "Default limit of running task instances per DAG"),
     INT("core.max_active_runs_per_dag", "16", 1, 10000, RELOAD, "Default limit of active DAG runs per DAG"),
     INT("core.default_task_retries", "0", 0, 1000, RELOAD, "Retries for tasks that do not set `retries`"),
-    SECRET("core.fernet_key", "", FIXED, "Key that encrypts connection passwords and variables in the store; empty = stored in clear"),
+    SECRET("core.secret_key", "", FIXED, "Key (64 hex chars or base64 of 32 bytes) that encrypts connection passwords and extras in the store; empty = $home/secret.key, created 0600 on first use"),
 
     URL("database.url", "sqlite:///$home/gust.db", FIXED, "Store: sqlite:///PATH or postgresql://user:pass@host:port/db"),
 

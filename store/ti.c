@@ -233,6 +233,7 @@ typedef struct SetState {
     TiState to;
     int64_t next_attempt_at;
     int moved;
+    int from_running; /* a try ending: only from running, whatever a person could do */
 } SetState;
 
 /* The UPDATE for one transition; the caller runs it inside a transaction. */
@@ -275,7 +276,10 @@ static int set_state_sql(Store *s, SetState *st)
     }
     sb_append(&sql, " WHERE id = ? AND ");
     p[np++] = SP_S(st->id);
-    from_clause(&sql, st->to);
+    if (st->from_running)
+        sb_append(&sql, "state = 'running'");
+    else
+        from_clause(&sql, st->to);
     if (st->try_number >= 0) {
         sb_append(&sql, " AND try_number = ?");
         p[np++] = SP_I(st->try_number);
@@ -298,7 +302,7 @@ static int set_state_tx(Store *s, void *ud)
 
 int store_ti_set_state(Store *s, const char *id, int try_number, TiState to, int64_t next_attempt_at)
 {
-    SetState st = {id, try_number, to, next_attempt_at, 0};
+    SetState st = {id, try_number, to, next_attempt_at, 0, 0};
     if (store_tx(s, set_state_tx, &st) != 0) return -1;
     if (!st.moved) explain_refusal(s, id, try_number, to);
     return st.moved;
@@ -417,7 +421,7 @@ int store_ti_finish(Store *s, const char *id, int try_number, TiState to, int64_
         store_set_error(s, "a try cannot finish as %s", ti_state_name(to));
         return 0;
     }
-    Finish f = {{id, try_number, to, next_attempt_at, 0}};
+    Finish f = {{id, try_number, to, next_attempt_at, 0, 1}};
     if (store_tx(s, finish_tx, &f) != 0) return -1;
     if (!f.st.moved) explain_refusal(s, id, try_number, to);
     return f.st.moved;

@@ -295,6 +295,12 @@ disk_free_limit.absolute = 50MB
 log.console = false
 log.file.level = info
 EOF
+  # Share the package's Erlang cookie, so that Debian's own `rabbitmqctl -n NODE ...` (which runs
+  # as rabbitmq with HOME=/var/lib/rabbitmq) can talk to our node too; else one is made at boot.
+  local cookie=/var/lib/rabbitmq/.erlang.cookie
+  if is_root && [ -s "$cookie" ] && ! cmp -s "$cookie" "$RD/home/.erlang.cookie"; then
+    install -m 400 -o "$u" -g "$u" "$cookie" "$RD/home/.erlang.cookie"
+  fi
   echo '[].' >"$RD/enabled_plugins"
   : >"$RD/rabbitmq-env.conf"
   if is_root; then chown "$u:" "$RD/rabbitmq.conf" "$RD/enabled_plugins" "$RD/rabbitmq-env.conf"; fi
@@ -463,16 +469,16 @@ GUST_TEST_PG_ADMIN_URL=postgresql://postgres@/postgres?host=$PGD/run&port=$PG_PO
 GUST_TEST_PG_DATA=$PGDATA
 GUST_TEST_PG_LOG=$PG_LOG
 GUST_TEST_PG_CTL=$pgctl
-GUST_TEST_PG_STOP=$SELF stop pg
-GUST_TEST_PG_START=$SELF start pg
-GUST_TEST_PG_RESTART=$SELF restart pg
-GUST_TEST_PG_KILL=$SELF kill pg
+GUST_TEST_PG_STOP=bash $SELF stop pg
+GUST_TEST_PG_START=bash $SELF start pg
+GUST_TEST_PG_RESTART=bash $SELF restart pg
+GUST_TEST_PG_KILL=bash $SELF kill pg
 GUST_TEST_AMQP_URL=$AMQP_URL
 GUST_TEST_AMQP_PORT=$AMQP_PORT
 GUST_TEST_RABBITMQ_NODE=$NODE
 GUST_TEST_RABBITMQ_DIST_PORT=$DIST_PORT
 GUST_TEST_RABBITMQ_LOG=$R_LOG
-GUST_TEST_RABBITMQCTL=$SELF rabbitmqctl
+GUST_TEST_RABBITMQCTL=bash $SELF rabbitmqctl
 GUST_TEST_REDIS_URL=$REDIS_URL
 GUST_TEST_REDIS_PORT=$REDIS_PORT
 GUST_TEST_REDIS_LOG=$X_LOG

@@ -573,7 +573,7 @@ static void test_show_redacts_secrets_and_url_passwords(void)
     ASSERT_CONTAINS(s, "database.url = postgresql://gust:********@db:5432/gust  (test)\n");
     ASSERT_CONTAINS(s, "broker.url = amqp://gust:********@mq:5672/  (test)\n");
     ASSERT_CONTAINS(s, "api.secret_key = ********  (test)\n");
-    ASSERT_CONTAINS(s, "core.fernet_key =   (default)\n");
+    ASSERT_CONTAINS(s, "core.secret_key =   (default)\n");
     ASSERT_CONTAINS(s, "core.dags_folder = /srv/gust/dags  (default)\n");
     ASSERT_CONTAINS(s, "api.port = 8080  (default)\n");
     CU_ASSERT_PTR_NULL(strstr(s, "hunter2"));
