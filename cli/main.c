@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_config.h"
+#include "cli/cmd_store.h"
 #include "core/config.h"
 
 #ifndef GUST_VERSION
@@ -29,6 +30,10 @@ static void usage(FILE *out)
             "                                          the next times a run will be triggered (UTC)\n"
             "  config show [--output json]             effective settings and where each came from\n"
             "  config get KEY                          one setting's value\n"
+            "  db migrate|check|reset --yes            the store's schema (database.url)\n"
+            "  variables set|get|list|delete           variables in the store\n"
+            "  connections add|get|list|delete         connections (passwords encrypted at rest)\n"
+            "  pools set|get|list|delete               slot pools\n"
             "  version                                 print the version\n"
             "  help                                    this text\n"
             "\n"
@@ -60,9 +65,16 @@ int main(int argc, char **argv)
         rc = cmd_dags(cfg, argc - 1, argv + 1);
     } else if (strcmp(cmd, "config") == 0) {
         rc = cmd_config(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "db") == 0) {
+        rc = cmd_db(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "variables") == 0) {
+        rc = cmd_variables(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "connections") == 0) {
+        rc = cmd_connections(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "pools") == 0) {
+        rc = cmd_pools(cfg, argc - 1, argv + 1);
     } else {
-        static const char *const later[] = {"standalone", "scheduler", "worker", "api", "db", "tasks", "users",
-                                            "variables", "connections", "pools"};
+        static const char *const later[] = {"standalone", "scheduler", "worker", "api", "tasks", "users"};
         int reserved = 0;
         for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) reserved |= strcmp(cmd, later[i]) == 0;
         if (reserved)

@@ -105,12 +105,14 @@ static const FnSpec xcom_spec = {"xcom_pull", TPL_FN_XCOM_PULL, 4, 0,
 static const FnSpec ds_add_spec = {"ds_add", TPL_FN_DS_ADD, 2, 2, {"ds", "days"}};
 static const FnSpec ds_format_spec = {"ds_format", TPL_FN_DS_FORMAT, 3, 3, {"ds", "input_format", "output_format"}};
 static const FnSpec var_get_spec = {"get", TPL_FN_VAR_GET, 2, 1, {"item", "default_var"}};
+static const FnSpec dict_get_spec = {"get", TPL_FN_DICT_GET, 2, 1, {"key", "default"}};
 
 static const char *const airflow_macros[] = {"ds_add", "ds_format", "datetime", "timedelta", "dateutil", "time",
                                              "uuid", "random", "datetime_diff_for_humans", "json", "yaml"};
 
 #define CALLABLE_MSG \
-    "only ti.xcom_pull, macros.ds_add and macros.ds_format can be called (plus var.value.get and var.json.get)"
+    "only ti.xcom_pull, macros.ds_add and macros.ds_format can be called (plus .get(key, default) on dicts " \
+    "such as params and dag_run.conf, and var.value.get / var.json.get)"
 
 /* ---- nodes ---- */
 
@@ -190,8 +192,12 @@ void tpl_node_path(const TplNode *n, StrBuf *out)
             sb_append(out, "[...]");
         break;
     case TPL_CALL: {
-        static const char *const fn_names[] = {"xcom_pull", "ds_add", "ds_format", "get"};
-        sb_printf(out, "%s.%s(...)", n->name, fn_names[n->op]);
+        static const char *const fn_names[] = {"xcom_pull", "ds_add", "ds_format", "get", "get"};
+        if (n->op == TPL_FN_DICT_GET)
+            tpl_node_path(n->a, out);
+        else
+            sb_append(out, n->name);
+        sb_printf(out, ".%s(...)", fn_names[n->op]);
         break;
     }
     case TPL_FILTER:
@@ -244,7 +250,8 @@ static TplNode **parse_args(TplParser *p, const FnSpec *spec, const char *shown,
                 break;
             }
             if (npos >= spec->npos) {
-                tpl_perr(p, at, "%s takes at most %d positional argument%s", shown, spec->npos, spec->npos == 1 ? "" : "s");
+                tpl_perr(p, at, "%s takes at most %d positional argument%s", shown, spec->npos,
+                         spec->npos == 1 ? "" : "s");
                 break;
             }
             slot = npos++;
@@ -403,12 +410,14 @@ static TplNode *parse_macros(TplParser *p, size_t col)
         for (size_t i = 0; i < GUST_ARRAY_LEN(airflow_macros); i++)
             if (strcmp(airflow_macros[i], p->tok.str) == 0) known = 1;
         const char *near = util_closest(p->tok.str, airflow_macros, 2);
+        const char *name = p->tok.str;
+        size_t at = p->tok.start;
         if (known)
-            tpl_perr(p, p->tok.start, "macros.%s is not supported (only macros.ds_add and macros.ds_format)", p->tok.str);
+            tpl_perr(p, at, "macros.%s is not supported (only macros.ds_add and macros.ds_format)", name);
         else if (near)
-            tpl_perr(p, p->tok.start, "unknown macro 'macros.%s' (did you mean 'macros.%s'?)", p->tok.str, near);
+            tpl_perr(p, at, "unknown macro 'macros.%s' (did you mean 'macros.%s'?)", name, near);
         else
-            tpl_perr(p, p->tok.start, "unknown macro 'macros.%s' (only macros.ds_add and macros.ds_format)", p->tok.str);
+            tpl_perr(p, at, "unknown macro 'macros.%s' (only macros.ds_add and macros.ds_format)", name);
         return NULL;
     }
     tpl_advance(p);
@@ -587,6 +596,18 @@ static TplNode *parse_postfix(TplParser *p, TplNode *n)
             m->a = n;
             m->b = k;
             n = finish(p, m);
+        } else if (tpl_is_op(p, '(') && n->kind == TPL_ATTR && strcmp(n->name, "get") == 0) {
+            TplNode *obj = n->a; /* dag_run.conf.get('k', 'd'): dict.get on whatever obj is */
+            size_t at = n->col;
+            n->a = NULL;
+            node_free(n);
+            n = parse_call(p, &dict_get_spec, "dict", at);
+            if (!n) {
+                node_free(obj);
+                return NULL;
+            }
+            n->a = obj;
+            n = finish(p, n);
         } else if (tpl_is_op(p, '(')) {
             StrBuf path = {0};
             tpl_node_path(n, &path);
@@ -933,7 +954,9 @@ static void visit_node(const TplNode *n, RefFn fn, void *ud)
     case TPL_NAME: fn(ud, "name", n->name); break;
     case TPL_VAR: fn(ud, "name", "var"); break;
     case TPL_CONN: fn(ud, "name", "conn"); break;
-    case TPL_CALL: fn(ud, "name", n->op == TPL_FN_VAR_GET ? "var" : n->name); break;
+    case TPL_CALL:
+        if (n->op != TPL_FN_DICT_GET) fn(ud, "name", n->op == TPL_FN_VAR_GET ? "var" : n->name);
+        break;
     default: break;
     }
     visit_node(n->a, fn, ud);
@@ -952,6 +975,8 @@ static void visit_node(const TplNode *n, RefFn fn, void *ud)
         break;
     case TPL_CALL:
         if (n->op == TPL_FN_VAR_GET && lit_str(n->args[0])) fn(ud, "var", lit_str(n->args[0]));
+        if (n->op == TPL_FN_DICT_GET && is_root(n->a, "params") && lit_str(n->args[0]))
+            fn(ud, "param", lit_str(n->args[0]));
         if (n->op == TPL_FN_XCOM_PULL) {
             const TplNode *ids = n->args[TPL_XCOM_TASK_IDS];
             if (lit_str(ids)) fn(ud, "xcom_task", lit_str(ids));

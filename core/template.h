@@ -14,7 +14,8 @@
  * lookups (params.x, params['x'], dag_run.conf.k, x.0), `~` concatenation, `+`/`-` (numbers;
  * `+` also joins strings and lists), unary minus, filters with arguments (`x | replace('a', 'b')`),
  * and these calls only: ti.xcom_pull / task_instance.xcom_pull, macros.ds_add,
- * macros.ds_format, var.value.get / var.json.get. Root names must be Airflow context variables
+ * macros.ds_format, var.value.get / var.json.get, and Python's dict.get on any dict value
+ * (dag_run.conf.get('k', 'default'), params.get('x')). Root names must be Airflow context variables
  * (see the table in template.c) or names the caller adds with template_parse_ex.
  *
  * Filters: default (d), upper, lower, capitalize, trim, replace, tojson, int, float, string,
@@ -67,7 +68,7 @@ int template_is_static(const Template *t);
  *   "xcom_task" each literal task id given to xcom_pull (task_ids='t', 't', or ['a', 'b'])
  *   "var"       each literal variable key (var.value.k, var.json['k'], var.value.get('k'))
  *   "conn"      each literal connection id (conn.k.host, conn['k'])
- *   "param"     each literal first-level params key (params.k, params['k'])
+ *   "param"     each literal first-level params key (params.k, params['k'], params.get('k'))
  * Keys computed at run time (task_ids=params.t) are not reported. value is valid during the call. */
 void template_visit_refs(const Template *t, void (*fn)(void *ud, const char *kind, const char *value), void *ud);
 

@@ -21,7 +21,8 @@ typedef enum TplKind {
     TPL_ITEM,   /* a[b] (and a.0, with b an integer literal) */
     TPL_VAR,    /* var.value[b] (op 0) or var.json[b] (op 1) */
     TPL_CONN,   /* conn[b] */
-    TPL_CALL,   /* op: TplFunc; name: the root as written ("ti", "task_instance", "macros", "var") */
+    TPL_CALL,   /* op: TplFunc; name: the root as written ("ti", "task_instance", "macros", "var");
+                 * for dict.get, a is the dict expression */
     TPL_FILTER, /* a | name(args...); op: TplFilter */
     TPL_CONCAT, /* args[0] ~ args[1] ~ ... */
     TPL_ADD,    /* a + b */
@@ -35,6 +36,7 @@ typedef enum TplFunc {
     TPL_FN_DS_ADD,    /* args: ds, days */
     TPL_FN_DS_FORMAT, /* args: ds, input_format, output_format */
     TPL_FN_VAR_GET,   /* var.value.get / var.json.get (node->flag 1 = json); args: key, default_var */
+    TPL_FN_DICT_GET,  /* a.get(key, default): Python's dict.get on the value of a */
 } TplFunc;
 
 /* Argument slots of xcom_pull, in Airflow's parameter order. */

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RENDER_BUDGET (4 * (size_t)TEMPLATE_MAX_OUTPUT) /* bytes of values built in one render */
 
@@ -246,7 +245,8 @@ static Val py_replace(Eval *E, const char *s, const char *old, const char *new_,
             if (i >= n) break;
         }
     } else {
-        for (size_t q = kmp_next(s, n, 0, old, lo, fail); q < n && hits < limit; q = kmp_next(s, n, q + lo, old, lo, fail))
+        for (size_t q = kmp_next(s, n, 0, old, lo, fail); q < n && hits < limit;
+             q = kmp_next(s, n, q + lo, old, lo, fail))
             hits++;
     }
     double size = (double)n + (double)hits * ((double)ln - (double)lo);
@@ -421,6 +421,21 @@ static Val do_call(Eval *E, const TplNode *n)
         for (int i = 0; i < 3; i++) v_free(&a[i]);
         return r;
     }
+    case TPL_FN_DICT_GET: {
+        Val d = eval_defined(E, n->a);
+        Val key = eval_defined(E, n->args[0]);
+        if (!E->failed && !cJSON_IsObject(d.j)) rerr(E, "'%s' object has no attribute 'get'", tpl_py_type(d.j));
+        if (E->failed) {
+            v_free(&d);
+            v_free(&key);
+            return v_fail();
+        }
+        cJSON *c = cJSON_IsString(key.j) ? cJSON_GetObjectItemCaseSensitive(d.j, key.j->valuestring) : NULL;
+        v_free(&key);
+        if (c) return v_child(&d, c, n);
+        v_free(&d);
+        return n->args[1] ? eval_defined(E, n->args[1]) : v_own(cJSON_CreateNull());
+    }
     case TPL_FN_VAR_GET: {
         Val key = eval_defined(E, n->args[0]);
         if (want_string(E, &key, n->flag ? "var.json.get key" : "var.value.get key") < 0) {
@@ -520,7 +535,8 @@ static int iterate(Eval *E, const Val *v, const char *filter, int (*fn)(Eval *, 
         cJSON *c;
         cJSON_ArrayForEach(c, j)
         {
-            int rc = cJSON_IsArray(j) ? fn(E, c, NULL, 0, ud) : fn(E, NULL, c->string ? c->string : "", strlen(c->string ? c->string : ""), ud);
+            const char *key = c->string ? c->string : "";
+            int rc = cJSON_IsArray(j) ? fn(E, c, NULL, 0, ud) : fn(E, NULL, key, strlen(key), ud);
             if (rc) return rc;
         }
         return 0;

@@ -24,7 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-#define PG_STMT_BUCKETS 64
 #define PG_STMT_MAX 512              /* beyond this many distinct SQL texts, run unprepared */
 #define PG_RECONNECT_FIRST_MS 50     /* backoff: 50 ms doubling ... */
 #define PG_RECONNECT_MAX_MS 2000     /* ... to 2 s between attempts ... */
@@ -33,7 +32,7 @@
 #define PG_BYTEAOID 17
 
 typedef struct PgStmt {
-    struct PgStmt *next; /* hash bucket chain */
+    struct PgStmt *next; /* in PgConn.stmts */
     char *sql;           /* the caller's text with `?`: the cache key */
     int nparams;         /* placeholders found by the rewrite */
     char name[16];       /* server-side name, "g1", "g2", ... */
@@ -47,13 +46,11 @@ typedef struct PgConn {
     int dead;                         /* a statement saw the connection die: reconnect before the next one */
     int in_tx;                        /* between begin() and commit()/rollback() */
     int tx_lost;                      /* the connection died inside the transaction: only rollback() helps */
-    int tx_failed;                    /* a statement failed inside the transaction: COMMIT will roll back */
-    StoreErrKind tx_fail_kind;        /* ... and the kind and message of that first failure */
-    char tx_err[256];
     char **channels;                  /* LISTENed channels, re-LISTENed after a reconnect */
     int nchannels;
     int missed;                       /* reconnected while listening: wait() reports "*" once */
-    PgStmt *stmts[PG_STMT_BUCKETS];   /* prepared statements by SQL text */
+    PgStmt *stmts;                    /* prepared statements (a list: a lookup costs far less than
+                                         the round trip it saves) */
     int nstmts;
     unsigned stmt_seq;                /* next prepared statement number */
     StoreErrKind kind;                /* last failure */
@@ -100,27 +97,36 @@ static void pg_seterr(PgConn *c, StoreErrKind k, const char *fmt, ...)
     c->kind = k;
 }
 
-/* Copy the text between the first `"` after `key` and the next `"`, or "" if absent. */
+/* The name quoted after key in msg ("... for user "gust""), copied to out; 0 if absent. */
 static int pg_quoted_after(const char *msg, const char *key, char *out, size_t outlen)
 {
-    const char *p = strstr(msg, key);
-    if (!p) return 0;
-    p = strchr(p + strlen(key), '"');
-    if (!p) return 0;
-    const char *e = strchr(++p, '"');
-    if (!e) return 0;
-    snprintf(out, outlen, "%.*s", (int)(e - p), p);
-    return 1;
+    const char *p = strstr(msg, key), *e = NULL;
+    if (p && (p = strchr(p + strlen(key), '"')) != NULL) e = strchr(++p, '"');
+    if (e) snprintf(out, outlen, "%.*s", (int)(e - p), p);
+    return e != NULL;
 }
+
+/* libpq's words for a failed connection, and what to tell a person instead. */
+static const char *const PG_REASONS[][2] = {
+    {"onnection refused", "connection refused (is the server running and is the port right?)"},
+    {"no password supplied", "the server asks for a password and the URL has none"},
+    {"no pg_hba.conf entry", "the server's pg_hba.conf does not let this host, user and database in"},
+    {"timeout expired", "timed out (is the host reachable and the port right?)"},
+    {"the database system is starting up", "the server is still starting up"},
+    {"the database system is shutting down", "the server is shutting down"},
+    {"too many clients", "the server has no connection slots left (max_connections)"},
+    {"invalid response to SSL negotiation", "what answered is not a PostgreSQL server (is the port right?)"},
+    {"expected authentication request", "what answered is not a PostgreSQL server (is the port right?)"},
+    {"No such file or directory", "no server is listening on that socket (is the server running?)"},
+};
 
 /* Turn libpq's account of a failed connection into the one reason a person can act on. libpq
  * never puts the password into these messages, so none is scrubbed here. */
 static void pg_explain(const char *msg, char *out, size_t outlen)
 {
     char name[128];
-    if (strcasestr(msg, "connection refused"))
-        snprintf(out, outlen, "connection refused (is the server running and is the port right?)");
-    else if (pg_quoted_after(msg, "password authentication failed for user", name, sizeof name))
+    const char *p;
+    if (pg_quoted_after(msg, "password authentication failed for user", name, sizeof name))
         snprintf(out, outlen, "password authentication failed for user '%s'", name);
     else if (strstr(msg, "does not exist") && pg_quoted_after(msg, "FATAL:  database", name, sizeof name))
         snprintf(out, outlen, "database '%s' does not exist", name);
@@ -128,76 +134,27 @@ static void pg_explain(const char *msg, char *out, size_t outlen)
         snprintf(out, outlen, "user '%s' does not exist", name);
     else if (pg_quoted_after(msg, "could not translate host name", name, sizeof name))
         snprintf(out, outlen, "could not resolve host '%s'", name);
-    else if (strstr(msg, "no password supplied"))
-        snprintf(out, outlen, "the server asks for a password and the URL has none");
-    else if (strstr(msg, "no pg_hba.conf entry"))
-        snprintf(out, outlen, "the server's pg_hba.conf does not let this host, user and database in");
-    else if (strstr(msg, "timeout expired"))
-        snprintf(out, outlen, "timed out (is the host reachable and the port right?)");
-    else if (strstr(msg, "the database system is starting up"))
-        snprintf(out, outlen, "the server is still starting up");
-    else if (strstr(msg, "the database system is shutting down"))
-        snprintf(out, outlen, "the server is shutting down");
-    else if (strstr(msg, "too many clients") || strstr(msg, "too many connections"))
-        snprintf(out, outlen, "the server has no connection slots left (max_connections)");
-    else if (strcasestr(msg, "no such file or directory") && strstr(msg, "socket"))
-        snprintf(out, outlen, "no server is listening on that socket (is the server running?)");
     else {
-        /* Unknown: keep libpq's first line without its "connection to server ... failed:" preamble. */
-        const char *p = strstr(msg, " failed: ");
+        for (size_t i = 0; i < GUST_ARRAY_LEN(PG_REASONS); i++) {
+            if (!strstr(msg, PG_REASONS[i][0])) continue;
+            util_strlcpy(out, PG_REASONS[i][1], outlen);
+            return;
+        }
+        /* Unknown: libpq's first line without its "connection to server ... failed:" preamble. */
+        p = strstr(msg, " failed: ");
         p = p ? p + 9 : msg;
         if (strncmp(p, "FATAL:  ", 8) == 0) p += 8;
         snprintf(out, outlen, "%.*s", (int)strcspn(p, "\n"), p);
     }
-    pg_one_line(out);
 }
 
-/* Replace every copy of secret in s (a buffer of slen bytes) with "***". */
-static void pg_scrub(char *s, size_t slen, const char *secret)
+/* "host:port" of the server libpq tried (it knows, even when the attempt failed). */
+static void pg_where(PGconn *pg, char *out, size_t outlen)
 {
-    size_t n = secret ? strlen(secret) : 0;
-    if (!n || !strstr(s, secret)) return;
-    StrBuf b = {0};
-    for (const char *p = s, *hit; *p; p = hit + n) {
-        hit = strstr(p, secret);
-        if (!hit) { sb_append(&b, p); break; }
-        sb_appendn(&b, p, (size_t)(hit - p));
-        sb_append(&b, "***");
-    }
-    util_strlcpy(s, sb_str(&b), slen);
-    sb_free(&b);
-}
-
-/* The password as written in the URL (user:PASS@ or ?password=PASS), for scrubbing libpq's URL
- * parse errors, which quote the offending token verbatim. Caller frees; NULL if none. */
-static char *pg_url_password(const char *url)
-{
-    const char *a = strstr(url, "://");
-    if (a) {
-        a += 3;
-        size_t n = strcspn(a, "@/");
-        const char *colon = memchr(a, ':', n);
-        if (a[n] == '@' && colon) return xstrndup(colon + 1, (size_t)(a + n - colon - 1));
-    }
-    const char *q = strstr(url, "password=");
-    if (q) return xstrndup(q + 9, strcspn(q + 9, "&"));
-    return NULL;
-}
-
-/* "host:port" from the URL's parsed options (libpq's defaults when absent). */
-static void pg_describe(PQconninfoOption *opts, char *out, size_t outlen)
-{
-    const char *host = NULL, *addr = NULL, *port = NULL;
-    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-        if (!o->val || !*o->val) continue;
-        if (strcmp(o->keyword, "host") == 0) host = o->val;
-        else if (strcmp(o->keyword, "hostaddr") == 0) addr = o->val;
-        else if (strcmp(o->keyword, "port") == 0) port = o->val;
-    }
-    if (!host) host = addr;
-    if (!port) port = getenv("PGPORT") && *getenv("PGPORT") ? getenv("PGPORT") : "5432";
-    if (!host) snprintf(out, outlen, "the local socket, port %s", port);
-    else if (host[0] == '/') snprintf(out, outlen, "socket %s, port %s", host, port);
+    const char *host = PQhost(pg), *port = PQport(pg);
+    if (!host || !*host) host = "localhost";
+    if (!port || !*port) port = "5432";
+    if (host[0] == '/') snprintf(out, outlen, "socket %s, port %s", host, port);
     else if (strchr(host, ':')) snprintf(out, outlen, "[%s]:%s", host, port);
     else snprintf(out, outlen, "%s:%s", host, port);
 }
@@ -239,16 +196,12 @@ static void pg_sleep_ms(int ms)
 /* Forget every prepared statement: after a reconnect the server has none of them. */
 static void pg_stmts_forget(PgConn *c)
 {
-    for (int b = 0; b < PG_STMT_BUCKETS; b++) {
-        PgStmt *s = c->stmts[b];
-        while (s) {
-            PgStmt *next = s->next;
-            free(s->sql);
-            free(s);
-            s = next;
-        }
-        c->stmts[b] = NULL;
+    for (PgStmt *s = c->stmts, *next; s; s = next) {
+        next = s->next;
+        free(s->sql);
+        free(s);
     }
+    c->stmts = NULL;
     c->nstmts = 0;
 }
 
@@ -328,22 +281,29 @@ static StoreConn *pg_connect(const char *url, char *err, size_t errlen)
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &perr);
     if (!opts) {
-        /* libpq quotes the token it could not parse, which may be the password. */
-        char *pw = pg_url_password(url);
+        /* libpq ends these with the offending part of the URL in quotes, which may be the
+         * password: keep only what went wrong. */
+        char *cut = perr ? strstr(perr, ": \"") : NULL;
+        if (cut) *cut = '\0';
         snprintf(err, errlen, "invalid PostgreSQL URL: %s", perr ? perr : "cannot parse it");
-        pg_scrub(err, errlen, pw);
         pg_one_line(err);
-        free(pw);
         PQfreemem(perr);
         return NULL;
     }
-    char where[192];
-    pg_describe(opts, where, sizeof where);
+    int at_in_host = 0; /* user:p@ss@host: libpq takes "ss@host" as the host, half a password */
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (!strcmp(o->keyword, "host") && o->val && strchr(o->val, '@')) at_in_host = 1;
     PQconninfoFree(opts);
+    if (at_in_host) {
+        snprintf(err, errlen, "invalid PostgreSQL URL: its host contains '@' (write '@' in a password as %%40)");
+        return NULL;
+    }
     PGconn *pg = pg_open(url);
-    if (!pg || PQstatus(pg) != CONNECTION_OK) {
+    char where[192];
+    pg_where(pg, where, sizeof where);
+    if (PQstatus(pg) != CONNECTION_OK) {
         char why[256];
-        pg_explain(pg ? PQerrorMessage(pg) : "out of memory", why, sizeof why);
+        pg_explain(PQerrorMessage(pg), why, sizeof why);
         snprintf(err, errlen, "cannot connect to PostgreSQL at %s: %s", where, why);
         PQfinish(pg);
         return NULL;
@@ -439,16 +399,9 @@ static char *pg_rewrite(const char *sql, int *nparams)
     return sb_take(&b);
 }
 
-static uint32_t pg_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 static PgStmt *pg_stmt_find(PgConn *c, const char *sql)
 {
-    for (PgStmt *s = c->stmts[pg_hash(sql) % PG_STMT_BUCKETS]; s; s = s->next)
+    for (PgStmt *s = c->stmts; s; s = s->next)
         if (strcmp(s->sql, sql) == 0) return s;
     return NULL;
 }
@@ -456,7 +409,7 @@ static PgStmt *pg_stmt_find(PgConn *c, const char *sql)
 /* Drop one entry (the server's copy stays until the session ends: rare, and harmless). */
 static void pg_stmt_forget(PgConn *c, PgStmt *st)
 {
-    PgStmt **pp = &c->stmts[pg_hash(st->sql) % PG_STMT_BUCKETS];
+    PgStmt **pp = &c->stmts;
     while (*pp && *pp != st) pp = &(*pp)->next;
     if (*pp) *pp = st->next;
     free(st->sql);
@@ -529,9 +482,8 @@ static int pg_send(PgConn *c, const char *sql, const StoreParam *p, int np, int 
         st->sql = xstrdup(sql);
         st->nparams = nph;
         util_strlcpy(st->name, name, sizeof st->name);
-        uint32_t b = pg_hash(sql) % PG_STMT_BUCKETS;
-        st->next = c->stmts[b];
-        c->stmts[b] = st;
+        st->next = c->stmts;
+        c->stmts = st;
         c->nstmts++;
     }
     const char **vals = np ? xcalloc((size_t)np, sizeof *vals) : NULL;
@@ -582,7 +534,10 @@ static PGresult *pg_run(PgConn *c, const char *sql, const StoreParam *p, int np,
         PGresult *res;
         PgStmt *prepared;
         int rc = pg_send(c, sql, p, np, cacheable, &res, &prepared);
-        if (rc == 0) return res;
+        if (rc == 0) {
+            pg_clear(c); /* a retry worked: forget the first attempt's failure */
+            return res;
+        }
         if (rc == -2) return NULL;
         StoreErrKind k = pg_record(c, res, sql);
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -595,11 +550,6 @@ static PGresult *pg_run(PgConn *c, const char *sql, const StoreParam *p, int np,
              * statement; prepare it afresh. */
             pg_stmt_forget(c, prepared);
             retry = attempt == 0 && !c->in_tx;
-        }
-        if (c->in_tx && !c->tx_failed) {
-            c->tx_failed = 1;
-            c->tx_fail_kind = k;
-            util_strlcpy(c->tx_err, c->err, sizeof c->tx_err);
         }
         PQclear(res);
         if (!retry) return NULL;
@@ -649,8 +599,7 @@ static int pg_begin(StoreConn *sc)
     if (!res) return -1;
     PQclear(res);
     c->in_tx = 1;
-    c->tx_lost = c->tx_failed = 0;
-    c->tx_err[0] = '\0';
+    c->tx_lost = 0;
     return 0;
 }
 
@@ -684,8 +633,7 @@ static int pg_commit(StoreConn *sc)
     PQclear(res);
     c->in_tx = 0;
     if (rolled_back) {
-        pg_seterr(c, c->tx_failed ? c->tx_fail_kind : STORE_ERR_OTHER,
-                  "the transaction was rolled back because a statement in it failed: %s", c->tx_err);
+        pg_seterr(c, STORE_ERR_OTHER, "commit: a statement in the transaction had failed, so it was rolled back");
         return -1;
     }
     return 0;
@@ -696,7 +644,7 @@ static int pg_rollback(StoreConn *sc)
     PgConn *c = (PgConn *)sc;
     pg_clear(c);
     int was = c->in_tx;
-    c->in_tx = c->tx_lost = c->tx_failed = 0;
+    c->in_tx = c->tx_lost = 0;
     if (c->dead || !c->pg || PQstatus(c->pg) != CONNECTION_OK) return pg_reconnect(c);
     if (!was) return 0;
     PGresult *res = PQexec(c->pg, "ROLLBACK");
@@ -740,6 +688,13 @@ static int pg_notify(StoreConn *sc, const char *channel, const char *payload)
     return 0;
 }
 
+static int pg_hand_over(const char *ch, const char *pl, char *channel, size_t chlen, char *payload, size_t pllen)
+{
+    if (channel && chlen) util_strlcpy(channel, ch, chlen);
+    if (payload && pllen) util_strlcpy(payload, pl ? pl : "", pllen);
+    return 1;
+}
+
 /* Block until a notification arrives or timeout_ms passes (negative: no limit, as poll()).
  * A reconnect is reported as channel "*": notifications sent meanwhile are lost, so the
  * listener should look at everything again. */
@@ -753,14 +708,11 @@ static int pg_wait(StoreConn *sc, int timeout_ms, char *channel, size_t chlen, c
         if (pg_ensure(c) < 0) return -1;
         if (c->missed) {
             c->missed = 0;
-            if (channel && chlen) util_strlcpy(channel, "*", chlen);
-            if (payload && pllen) payload[0] = '\0';
-            return 1;
+            return pg_hand_over("*", "", channel, chlen, payload, pllen);
         }
         PGnotify *n = PQnotifies(c->pg);
         if (n) {
-            if (channel && chlen) util_strlcpy(channel, n->relname, chlen);
-            if (payload && pllen) util_strlcpy(payload, n->extra ? n->extra : "", pllen);
+            pg_hand_over(n->relname, n->extra, channel, chlen, payload, pllen);
             PQfreemem(n);
             return 1;
         }
@@ -874,25 +826,10 @@ static void pg_rows_free(StoreRows *sr)
 }
 
 const StoreDriver store_driver_postgres = {
-    .name = "postgres",
-    .connect = pg_connect,
-    .close = pg_close,
-    .exec = pg_exec,
-    .query = pg_query,
-    .begin = pg_begin,
-    .commit = pg_commit,
-    .rollback = pg_rollback,
-    .listen = pg_listen,
-    .notify = pg_notify,
-    .wait = pg_wait,
-    .last_error = pg_last_error,
-    .last_kind = pg_last_kind,
-    .sql = pg_sql,
-    .rows_next = pg_rows_next,
-    .rows_ncols = pg_rows_ncols,
-    .rows_isnull = pg_rows_isnull,
-    .rows_text = pg_rows_text,
-    .rows_int = pg_rows_int,
-    .rows_blob = pg_rows_blob,
-    .rows_free = pg_rows_free,
+    .name = "postgres", .connect = pg_connect, .close = pg_close, .exec = pg_exec, .query = pg_query,
+    .begin = pg_begin, .commit = pg_commit, .rollback = pg_rollback,
+    .listen = pg_listen, .notify = pg_notify, .wait = pg_wait,
+    .last_error = pg_last_error, .last_kind = pg_last_kind, .sql = pg_sql,
+    .rows_next = pg_rows_next, .rows_ncols = pg_rows_ncols, .rows_isnull = pg_rows_isnull,
+    .rows_text = pg_rows_text, .rows_int = pg_rows_int, .rows_blob = pg_rows_blob, .rows_free = pg_rows_free,
 };

@@ -348,13 +348,15 @@ static int sq_run(SqConn *c, const char *sql, const StoreParam *p, int np, int64
     if (rows) {
         r = xcalloc(1, sizeof *r);
         r->base.drv = &store_driver_sqlite;
-        r->ncols = sqlite3_column_count(st);
         r->row = -1;
     }
     int64_t before = sqlite3_total_changes64(c->db);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!r || !r->ncols) continue;
+        if (!r) continue;
+        /* Counted after the first step: a schema change re-prepares the statement there. */
+        if (!r->nrows) r->ncols = sqlite3_column_count(st);
+        if (!r->ncols) continue;
         if ((size_t)(r->nrows + 1) * (size_t)r->ncols > cap) {
             cap = cap ? cap * 2 : (size_t)r->ncols * 16;
             r->cells = xrealloc(r->cells, cap * sizeof *r->cells);
@@ -388,6 +390,7 @@ static int sq_run(SqConn *c, const char *sql, const StoreParam *p, int np, int64
     /* sqlite3_changes64 keeps the last DML's count through other statements; only trust it
      * when this statement changed rows. */
     if (affected) *affected = sqlite3_total_changes64(c->db) != before ? sqlite3_changes64(c->db) : 0;
+    if (r && !r->nrows) r->ncols = sqlite3_column_count(st);
     sq_release(st, entry);
     if (r) {
         r->data = sb_take(&data);
@@ -743,25 +746,10 @@ static void sq_rows_free(StoreRows *sr)
 }
 
 const StoreDriver store_driver_sqlite = {
-    .name = "sqlite",
-    .connect = sq_connect,
-    .close = sq_close,
-    .exec = sq_exec,
-    .query = sq_query,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .listen = sq_listen,
-    .notify = sq_notify,
-    .wait = sq_wait,
-    .last_error = sq_last_error,
-    .last_kind = sq_last_kind,
-    .sql = sq_sql,
-    .rows_next = sq_rows_next,
-    .rows_ncols = sq_rows_ncols,
-    .rows_isnull = sq_rows_isnull,
-    .rows_text = sq_rows_text,
-    .rows_int = sq_rows_int,
-    .rows_blob = sq_rows_blob,
-    .rows_free = sq_rows_free,
+    .name = "sqlite", .connect = sq_connect, .close = sq_close, .exec = sq_exec, .query = sq_query,
+    .begin = sq_begin, .commit = sq_commit, .rollback = sq_rollback,
+    .listen = sq_listen, .notify = sq_notify, .wait = sq_wait,
+    .last_error = sq_last_error, .last_kind = sq_last_kind, .sql = sq_sql,
+    .rows_next = sq_rows_next, .rows_ncols = sq_rows_ncols, .rows_isnull = sq_rows_isnull,
+    .rows_text = sq_rows_text, .rows_int = sq_rows_int, .rows_blob = sq_rows_blob, .rows_free = sq_rows_free,
 };

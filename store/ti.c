@@ -55,19 +55,24 @@ int ti_transition_allowed(TiState from, TiState to)
     return (FROM[to] & B(from)) != 0;
 }
 
-/* "state IS NULL OR state IN ('a','b')": the names are our constants, never user input,
- * so building this fragment from them is not building SQL from values. */
+/* Single-row guards compare GUARD, not the bare column. Why: with stale statistics (a
+ * state that was rare a moment ago is common now) PostgreSQL may drive
+ * "WHERE id = ? AND state = 'scheduled'" through the index on state and scan every
+ * scheduled row for each update; an expression over the column cannot use that index, so
+ * the primary key is always the access path. COALESCE also gives NULL its name, "none". */
+#define GUARD "COALESCE(state, 'none')"
+
+/* GUARD " IN ('a','b')": the names are our constants, never user input, so building this
+ * fragment from them is not building SQL from values. */
 static void from_clause(StrBuf *b, TiState to)
 {
-    int none = (FROM[to] & B(TI_NONE)) != 0, first = 1;
-    sb_append(b, "(");
-    if (none) sb_append(b, "state IS NULL");
-    for (int i = 1; i < TI__COUNT; i++) {
+    int first = 1;
+    sb_append(b, GUARD " IN (");
+    for (int i = 0; i < TI__COUNT; i++) {
         if (!(FROM[to] & B(i))) continue;
-        sb_printf(b, "%s'%s'", first ? (none ? " OR state IN (" : "state IN (") : ", ", NAMES[i]);
+        sb_printf(b, "%s'%s'", first ? "" : ", ", NAMES[i]);
         first = 0;
     }
-    if (!first) sb_append(b, ")");
     sb_append(b, ")");
 }
 
@@ -277,7 +282,7 @@ static int set_state_sql(Store *s, SetState *st)
     sb_append(&sql, " WHERE id = ? AND ");
     p[np++] = SP_S(st->id);
     if (st->from_running)
-        sb_append(&sql, "state = 'running'");
+        sb_append(&sql, GUARD " = 'running'");
     else
         from_clause(&sql, st->to);
     if (st->try_number >= 0) {
@@ -321,7 +326,7 @@ static int enqueue_tx(Store *s, void *ud)
     StoreParam p[] = {SP_I(now), SP_S(e->id)};
     if (store_x(s,
                 "UPDATE task_instance SET state = 'queued', queued_at = ?, try_number = try_number + 1 "
-                "WHERE id = ? AND state = 'scheduled'",
+                "WHERE id = ? AND " GUARD " = 'scheduled'",
                 p, 2, &n) != 0)
         return -1;
     e->moved = n > 0;
@@ -359,7 +364,7 @@ static int claim_tx(Store *s, void *ud)
     if (store_x(s,
                 "UPDATE task_instance SET state = 'running', start_date = ?, last_heartbeat_at = ?, hostname = ?, "
                 "worker_id = ?, pid = ?, end_date = NULL, duration = NULL "
-                "WHERE id = ? AND try_number = ? AND state = 'queued'",
+                "WHERE id = ? AND try_number = ? AND " GUARD " = 'queued'",
                 p, 7, &n) != 0)
         return -1;
     c->won = n > 0;
@@ -382,7 +387,7 @@ int store_ti_heartbeat(Store *s, const char *id, int try_number)
 {
     int64_t n = 0;
     StoreParam p[] = {SP_I(util_now_us()), SP_S(id), SP_I(try_number)};
-    if (store_x(s, "UPDATE task_instance SET last_heartbeat_at = ? WHERE id = ? AND try_number = ? AND state = 'running'",
+    if (store_x(s, "UPDATE task_instance SET last_heartbeat_at = ? WHERE id = ? AND try_number = ? AND " GUARD " = 'running'",
                 p, 3, &n) != 0)
         return -1;
     return n > 0;
@@ -406,7 +411,7 @@ static int finish_tx(Store *s, void *ud)
                 "SELECT id, try_number, dag_id, run_id, task_id, map_index, ?, max_tries, start_date, ?, "
                 "CASE WHEN start_date IS NULL THEN NULL ELSE ? - start_date END, queued_at, hostname, worker_id, pid, "
                 "queue, pool, pool_slots, priority_weight, operator FROM task_instance "
-                "WHERE id = ? AND try_number = ? AND state = 'running'",
+                "WHERE id = ? AND try_number = ? AND " GUARD " = 'running'",
                 h, 5, NULL) != 0)
         return -1;
     if (set_state_sql(s, &f->st) != 0) return -1;

@@ -350,8 +350,8 @@ static void test_renders_context_variables_and_lookups(void)
     ASSERT_STR_EQ(render("{{ ds }} {{ dag.dag_id }} try {{ ti.try_number }}"), "2024-01-31 etl try 2");
     ASSERT_STR_EQ(render("{{ task_instance.task_id }} {{ dag_run.conf.region }} {{ dag_run.conf['region'] }}"),
                   "load eu eu");
-    ASSERT_STR_EQ(render("{{ params.x }} {{ params['my-key'] }} {{ params.nested.list[1] }} {{ params.nested.list.0 }}"),
-                  "hello dash 2 1");
+    ASSERT_STR_EQ(render("{{ params.x }} {{ params['my-key'] }} {{ params.nested.list[1] }}"), "hello dash 2");
+    ASSERT_STR_EQ(render("{{ params.nested.list.0 }}"), "1");
     ASSERT_STR_EQ(render("{{ params.nested.list[-1] }}"), "3");
 }
 
@@ -505,11 +505,22 @@ static void test_concat_and_arithmetic(void)
     ASSERT_STR_EQ(render("{{ 'a' ~ params.missing }}"), "<error: undefined variable 'params.missing'>");
 }
 
+static void test_dict_get_reads_conf_and_params_with_defaults(void)
+{
+    ASSERT_STR_EQ(render("{{ dag_run.conf.get('region') }} {{ dag_run.conf.get('zone', 'z1') }}"), "eu z1");
+    ASSERT_STR_EQ(render("{{ params.get('x') }} {{ params.get('missing') }} {{ params.nested.get('list')[0] }}"),
+                  "hello None 1");
+    ASSERT_STR_EQ(render("{{ ds.get('x') }}"), "<error: 'str' object has no attribute 'get'>");
+    ASSERT_STR_EQ(refs("{{ params.get('k', 1) }}"), "name=params;param=k;");
+    ASSERT_CONTAINS(parse_error("{{ params.get() }}"), "dict.get() is missing its argument 'key'");
+}
+
 static void test_context_is_asked_once_per_question(void)
 {
     memset(&counts, 0, sizeof counts);
     render("{{ params.x }}{{ params.n }}{{ var.value.greeting }}{{ var.value.greeting }}"
-           "{{ ti.xcom_pull('extract') }}{{ ti.xcom_pull(task_ids='extract').rows }}{{ conn.pg.host }}{{ conn.pg.port }}");
+           "{{ ti.xcom_pull('extract') }}{{ ti.xcom_pull(task_ids='extract').rows }}"
+           "{{ conn.pg.host }}{{ conn.pg.port }}");
     CU_ASSERT_EQUAL(counts.lookups, 1);
     CU_ASSERT_EQUAL(counts.var_gets, 1);
     CU_ASSERT_EQUAL(counts.xcom_pulls, 1);
@@ -574,6 +585,7 @@ static const UnitTest tests[] = {
     UNIT(test_ds_add_rejects_bad_dates),
     UNIT(test_ds_format_converts_between_formats),
     UNIT(test_concat_and_arithmetic),
+    UNIT(test_dict_get_reads_conf_and_params_with_defaults),
     UNIT(test_context_is_asked_once_per_question),
     UNIT(test_render_without_context_treats_everything_as_undefined),
     UNIT(test_runaway_output_is_an_error_not_a_crash),
