@@ -410,7 +410,73 @@ static void test_runs_lock_and_state_changes_are_guarded(Store *s)
     ASSERT_STR_EQ(rid, "scheduled__2024-01-01T00:00:00+00:00");
 }
 
+/* PostgreSQL restarted in the middle of a sequence of store calls: every call of the
+ * sequence still completes (store_tx retries a transaction the restart broke). */
+static void test_sequence_survives_a_postgres_restart(void)
+{
+    const char *restart = getenv("GUST_TEST_PG_RESTART");
+    Store *s = harness_open(1);
+    if (!s) return;
+    if (!restart) {
+        CU_FAIL("GUST_TEST_PG_RESTART is not set: run eval \"$(tests/services.sh env)\"");
+        store_free(s);
+        return;
+    }
+    enum { RUNS = 60 };
+    pid_t kid = fork();
+    if (kid == 0) {
+        usleep(150 * 1000);
+        _exit(system(restart) == 0 ? 0 : 1);
+    }
+    int ok = 0;
+    for (int i = 0; i < RUNS; i++) {
+        char run_id[32];
+        snprintf(run_id, sizeof run_id, "r%d", i);
+        int rc = make_run(s, "etl", run_id, 5000 + i, NULL);
+        if (rc != 1) fprintf(stderr, "\n  run %d: %d %s", i, rc, store_last_error(s));
+        char *id = rc == 1 ? ti_id_of(s, "etl", run_id, "extract") : NULL;
+        if (id && store_ti_set_state(s, id, -1, TI_SCHEDULED, -1) == 1 && store_ti_enqueue(s, id, 0) == 1 &&
+            store_ti_claim(s, id, 1, "h", "w", 1) == 1 && store_ti_finish(s, id, 1, TI_SUCCESS, -1) == 1)
+            ok++;
+        else if (id)
+            fprintf(stderr, "\n  run %d: %s", i, store_last_error(s));
+        free(id);
+        usleep(10 * 1000);
+    }
+    int st = 0;
+    waitpid(kid, &st, 0);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT_EQUAL(ok, RUNS);
+    int64_t done = 0;
+    store_q_int(s, "SELECT COUNT(*) FROM task_instance WHERE state = 'success'", NULL, 0, -1, &done);
+    CU_ASSERT_EQUAL(done, RUNS);
+    store_free(s);
+}
+
+BOTH_DRIVERS(test_hostile_task_ids_round_trip_exactly)
+static void test_hostile_task_ids_round_trip_exactly(Store *s)
+{
+    const char *const tasks[] = {"it's", "x'; DROP TABLE task_instance; --", "what?", "ünïcødé-日本", "a\\b"};
+    TiSpec specs[5];
+    for (int i = 0; i < 5; i++) specs[i] = (TiSpec){tasks[i], 0, NULL, NULL, 1, 1, "empty"};
+    CU_ASSERT_EQUAL_FATAL(make_run(s, "etl", "seed", 1, NULL), 1);
+    RunSpec rs = {"etl", "hostile", "manual", 2, -1, -1, -1, "{\"k\": \"'; --\"}", NULL, "test", NULL};
+    CU_ASSERT_EQUAL_FATAL(store_run_create(s, &rs, specs, 5, NULL), 1);
+    for (int i = 0; i < 5; i++) {
+        TaskInstance t;
+        CU_ASSERT_EQUAL(store_ti_get_by_key(s, "etl", "hostile", tasks[i], -1, &t), 1);
+        ASSERT_STR_EQ(t.task_id, tasks[i]);
+        ti_clear(&t);
+    }
+    DagRun r;
+    CU_ASSERT_EQUAL(store_run_get(s, "etl", "hostile", &r), 1);
+    ASSERT_STR_EQ(r.conf, "{\"k\": \"'; --\"}");
+    run_clear(&r);
+}
+
 static const UnitTest tests[] = {
+    UNIT(test_sequence_survives_a_postgres_restart),
+    UNIT2(test_hostile_task_ids_round_trip_exactly),
     UNIT2(test_migrate_is_idempotent_and_check_reports_versions),
     UNIT2(test_dag_version_written_only_when_content_changes),
     UNIT2(test_a_run_is_created_once_by_id_and_by_logical_date),
