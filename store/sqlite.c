@@ -124,7 +124,7 @@ static int sq_fail(SqConn *c, int rc, const char *sql)
                      : (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) ? STORE_ERR_BUSY
                                                                       : STORE_ERR_OTHER;
     sq_seterr(c, k, "%s%s in: %.120s", sqlite3_errmsg(c->db),
-              k == STORE_ERR_BUSY ? " (another connection held the write lock for over 5 s)" : "", sql);
+              k == STORE_ERR_BUSY ? " (another connection held the write lock past the busy timeout)" : "", sql);
     return -1;
 }
 

@@ -1,9 +1,9 @@
 /* xcom — XComs, task log chunks, the event log and import errors (see xcom.h).
  *
  * A log chunk's offset is the end of the previous chunk, read in the same transaction as
- * the insert; the primary key (ti_id, try_number, byte_offset) turns two appenders that
- * read the same end into one winner and one constraint error, and the loser simply runs
- * again. Chunk lengths are bytes, which each engine spells differently (octet_length /
+ * the insert. Appenders of one log take turns (an advisory lock on PostgreSQL, the single
+ * writer on SQLite); should two still read the same end, the primary key (ti_id,
+ * try_number, byte_offset) lets one win and the other runs again. Chunk lengths are bytes, which each engine spells differently (octet_length /
  * length of a BLOB cast): the one piece of engine-specific SQL here. */
 #include "store/xcom.h"
 
@@ -244,6 +244,11 @@ static int log_append_fn(Store *s, void *ud)
 {
     LogAppend *a = ud;
     a->conflict = 0;
+    /* PostgreSQL: appenders of one log take turns, so the end read below is the end; the
+     * lock goes with the transaction. (SQLite's BEGIN IMMEDIATE already serialises them.) */
+    StoreParam k[] = {SP_S(a->ti_id), SP_I(a->try_number)};
+    if (!store_is_sqlite(s) && store_x(s, "SELECT pg_advisory_xact_lock(hashtext(?), ?)", k, 2, NULL) != 0)
+        return -1;
     int64_t at = 0;
     if (log_end(s, a->ti_id, a->try_number, &at) != 0) return -1;
     a->end = at + (int64_t)a->len;

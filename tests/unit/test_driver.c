@@ -195,6 +195,7 @@ static void test_engines_spell_row_locks_their_own_way(void)
         return;
     }
     c = store_connect(url, err, sizeof err);
+    if (!c) fprintf(stderr, "\n  %s\n", err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     ASSERT_STR_EQ(store_sql(c, STORE_SQL_SKIP_LOCKED), " FOR UPDATE SKIP LOCKED");
     ASSERT_STR_EQ(store_sql(c, STORE_SQL_FOR_UPDATE), " FOR UPDATE");
@@ -765,7 +766,7 @@ static void test_postgres_restart_is_survived(void)
     const char *ins = T("INSERT INTO {T} (id) VALUES (?)");
     StoreParam p1[] = {SP_I(1)}, p2[] = {SP_I(2)}, p3[] = {SP_I(3)};
     CHECK(store_exec(c, ins, p1, 1, NULL) == 0); /* prepared before the restart */
-    CHECK(store_drv(l)->listen(l, "gust_drvtest") == 0);
+    CHECK(store_drv(l)->listen(l, g_table) == 0); /* a channel of this run only */
     CHECK(store_begin(tx) == 0);
     CHECK(store_exec(tx, ins, p2, 1, NULL) == 0);
 
@@ -797,9 +798,9 @@ static void test_postgres_restart_is_survived(void)
     char ch[64], pl[256];
     CHECK(wait_for(l, 5000, ch, pl) == 1);
     ASSERT_STR_EQ(ch, "*");
-    CHECK(store_drv(c)->notify(c, "gust_drvtest", "after restart") == 0);
+    CHECK(store_drv(c)->notify(c, g_table, "after restart") == 0);
     CHECK(wait_for(l, 5000, ch, pl) == 1);
-    ASSERT_STR_EQ(ch, "gust_drvtest");
+    ASSERT_STR_EQ(ch, g_table);
     ASSERT_STR_EQ(pl, "after restart");
     int64_t took = now_ms() - t0;
     if (took > 10000) fprintf(stderr, "\n  restart and recovery took %lld ms\n", (long long)took);

@@ -772,11 +772,11 @@ static void test_log_appenders_racing_never_overlap_or_lose_a_chunk(Store *s)
     CU_ASSERT_EQUAL(store_log_size(s, "race", 1), RACERS * RACER_LINES * 10);
     StoreLogRead rd;
     OK(s, store_log_read(s, "race", 1, 0, 0, &rd));
-    CU_ASSERT_EQUAL_FATAL(rd.len, (size_t)(RACERS * RACER_LINES * 10));
+    CU_ASSERT_EQUAL(rd.len, (size_t)(RACERS * RACER_LINES * 10));
     /* every line whole, once, and each racer's lines in its own order */
     int next[RACERS] = {0};
     int whole = 1;
-    for (size_t off = 0; off < rd.len; off += 10) {
+    for (size_t off = 0; off + 10 <= rd.len; off += 10) {
         int who = rd.data[off] - 'A', n = -1;
         if (who < 0 || who >= RACERS || sscanf(rd.data + off + 1, "%3d", &n) != 1 || n != next[who] ||
             strncmp(rd.data + off + 4, "-abcd\n", 6) != 0) {
