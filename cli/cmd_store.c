@@ -128,8 +128,8 @@ static int parse_args(const char *cmd, int argc, char **argv, int from, unsigned
 static int want_pos(const Args *a, int lo, int hi, const char *usage)
 {
     if (a->npos >= lo && a->npos <= hi) return 0;
-    fprintf(stderr, "gust %s: %s\nusage: gust %s %s\n", a->cmd, a->npos < lo ? "missing arguments" : "too many arguments",
-            a->cmd, usage);
+    fprintf(stderr, "gust %s: %s\nusage: gust %s %s\n", a->cmd,
+            a->npos < lo ? "missing arguments" : "too many arguments", a->cmd, usage);
     return 2;
 }
 

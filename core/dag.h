@@ -147,5 +147,9 @@ int dag_topo_order(const Dag *d, size_t *order, char **cycle);
  * Caller owns the returned cJSON. */
 cJSON *dag_to_json(const Dag *d);
 cJSON *dag_task_to_json(const DagTask *t);
+/* The inverse: a Dag from its serialised form (a dag_version's data), so that workers and
+ * the scheduler run the version a run started with, without a DAG folder. NULL + err if
+ * the document is not one dag_to_json wrote. Caller frees with dag_free. */
+Dag *dag_from_json(const char *text, char *err, size_t errlen);
 
 #endif

@@ -857,12 +857,12 @@ Template *template_parse_ex(const char *text, const char *const *extra_names, si
         if (strip_left)
             while (textbuf.len && tpl_is_space(textbuf.s[textbuf.len - 1])) textbuf.s[--textbuf.len] = '\0';
         if (open[1] == '#') {
-            const char *close = strstr(open + 2 + strip_left, "#}");
-            if (!close) {
+            size_t c = j + 2 + (size_t)strip_left;
+            while (c + 1 < p.len && !(src[c] == '#' && src[c + 1] == '}')) c++;
+            if (c + 1 >= p.len) {
                 tpl_perr(&p, j, "unclosed comment '{#' (expected '#}')");
                 break;
             }
-            size_t c = (size_t)(close - src);
             lstrip = c > j + 2 + (size_t)strip_left && src[c - 1] == '-';
             i = c + 2;
             continue;

@@ -255,27 +255,31 @@ static Val py_replace(Eval *E, const char *s, const char *old, const char *new_,
         free(fail);
         return v_fail();
     }
-    StrBuf b = {0};
-    sb_append(&b, "");
+    /* The size is known: fill one buffer instead of growing a StrBuf match by match. */
+    char *out = xmalloc((size_t)size + 1), *w = out;
     size_t i = 0;
     for (size_t done = 0; done < hits; done++) {
-        if (lo == 0) {
-            sb_appendn(&b, new_, ln);
+        size_t q = lo ? kmp_next(s, n, i, old, lo, fail) : i;
+        memcpy(w, s + i, q - i);
+        w += q - i;
+        memcpy(w, new_, ln);
+        w += ln;
+        if (lo) {
+            i = q + lo;
+        } else {
             if (i >= n) break;
             size_t step = tpl_utf8_step(s, n, i);
-            sb_appendn(&b, s + i, step);
+            memcpy(w, s + i, step);
+            w += step;
             i += step;
-        } else {
-            size_t q = kmp_next(s, n, i, old, lo, fail);
-            sb_appendn(&b, s + i, q - i);
-            sb_appendn(&b, new_, ln);
-            i = q + lo;
         }
     }
-    if (i < n) sb_appendn(&b, s + i, n - i);
+    memcpy(w, s + i, n > i ? n - i : 0);
+    w += n > i ? n - i : 0;
+    *w = '\0';
     free(fail);
-    cJSON *r = cJSON_CreateString(sb_str(&b));
-    sb_free(&b);
+    cJSON *r = cJSON_CreateString(out);
+    free(out);
     return v_own(r);
 }
 

@@ -250,10 +250,10 @@ static int conn_check(Store *s, const StoreConnection *c)
                         c->conn_id ? c->conn_id : "");
         return -1;
     }
-    if (check_text(s, "conn_type", c->conn_type, TEXT_NONEMPTY) || check_text(s, "description", c->description, TEXT_OPTIONAL) ||
-        check_text(s, "host", c->host, TEXT_OPTIONAL) || check_text(s, "schema", c->schema, TEXT_OPTIONAL) ||
-        check_text(s, "login", c->login, TEXT_OPTIONAL) || check_text(s, "password", c->password, TEXT_OPTIONAL) ||
-        check_text(s, "extra", c->extra, TEXT_OPTIONAL))
+    if (check_text(s, "conn_type", c->conn_type, TEXT_NONEMPTY) ||
+        check_text(s, "description", c->description, TEXT_OPTIONAL) || check_text(s, "host", c->host, TEXT_OPTIONAL) ||
+        check_text(s, "schema", c->schema, TEXT_OPTIONAL) || check_text(s, "login", c->login, TEXT_OPTIONAL) ||
+        check_text(s, "password", c->password, TEXT_OPTIONAL) || check_text(s, "extra", c->extra, TEXT_OPTIONAL))
         return -1;
     if (c->port < 0 || c->port > 65535) {
         store_set_error(s, "port %d is out of range 1-65535", c->port);
@@ -605,7 +605,8 @@ int store_conn_parse_uri(const char *uri, StoreConnection *out, char *err, size_
     if (schemes == 0) return uri_fail(err, errlen, "expected TYPE://[LOGIN[:PASSWORD]@]HOST[:PORT][/SCHEMA][?EXTRA]");
     if (schemes > 2) return uri_fail(err, errlen, "more than two '://'");
     const char *sep = strstr(uri, "://");
-    if (!scheme_valid(uri, (size_t)(sep - uri))) return uri_fail(err, errlen, "the connection type is not a URI scheme");
+    if (!scheme_valid(uri, (size_t)(sep - uri)))
+        return uri_fail(err, errlen, "the connection type is not a URI scheme");
 
     /* scheme -> conn_type, as Airflow's _normalize_conn_type */
     char *type = xstrndup(uri, (size_t)(sep - uri));
@@ -672,7 +673,8 @@ int store_conn_parse_uri(const char *uri, StoreConnection *out, char *err, size_
         const char *colon = memchr(net, ':', ulen);
         size_t loglen = colon ? (size_t)(colon - net) : ulen;
         rc = uri_part(net, loglen, 0, &out->login, "login", err, errlen);
-        if (rc == 0 && colon) rc = uri_part(colon + 1, (size_t)(at - colon - 1), 0, &out->password, "password", err, errlen);
+        if (rc == 0 && colon)
+            rc = uri_part(colon + 1, (size_t)(at - colon - 1), 0, &out->password, "password", err, errlen);
     }
     if (rc == 0 && hostlen) {
         char *raw = xstrndup(host, hostlen);
@@ -695,7 +697,8 @@ int store_conn_parse_uri(const char *uri, StoreConnection *out, char *err, size_
         long v = 0;
         for (size_t i = 0; i < portlen && rc == 0; i++) {
             if (!isdigit((unsigned char)port[i])) rc = uri_fail(err, errlen, "the port is not a number");
-            else if ((v = v * 10 + (port[i] - '0')) > 65535) rc = uri_fail(err, errlen, "the port is out of range 0-65535");
+            else if ((v = v * 10 + (port[i] - '0')) > 65535)
+                rc = uri_fail(err, errlen, "the port is out of range 0-65535");
         }
         if (rc == 0) out->port = (int)v;
     }
@@ -737,7 +740,9 @@ static int pool_set_fn(Store *s, void *ud)
 int store_pool_set_ex(Store *s, const char *name, int slots, const char *description, int include_deferred,
                       int *created)
 {
-    if (check_text(s, "pool name", name, TEXT_NONEMPTY) || check_text(s, "pool description", description, TEXT_OPTIONAL)) return -1;
+    if (check_text(s, "pool name", name, TEXT_NONEMPTY) ||
+        check_text(s, "pool description", description, TEXT_OPTIONAL))
+        return -1;
     if (strlen(name) > 256) {
         store_set_error(s, "pool name is longer than 256 bytes");
         return -1;

@@ -3,8 +3,9 @@
  * A log chunk's offset is the end of the previous chunk, read in the same transaction as
  * the insert. Appenders of one log take turns (an advisory lock on PostgreSQL, the single
  * writer on SQLite); should two still read the same end, the primary key (ti_id,
- * try_number, byte_offset) lets one win and the other runs again. Chunk lengths are bytes, which each engine spells differently (octet_length /
- * length of a BLOB cast): the one piece of engine-specific SQL here. */
+ * try_number, byte_offset) lets one win and the other runs again. Chunk lengths are bytes,
+ * which each engine spells differently (octet_length / length of a BLOB cast): with the
+ * lock, the only engine-specific SQL here. */
 #include "store/xcom.h"
 
 #include <cjson/cJSON.h>

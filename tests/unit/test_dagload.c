@@ -537,7 +537,38 @@ static void test_cron_trigger_timetable_timezone_applies(void)
     dagbag_free(&b);
 }
 
+/* A serialised DAG reads back into the same DAG: every example, field for field. */
+static void test_serialised_dags_read_back_identically(void)
+{
+    DagBag b;
+    dagbag_init(&b);
+    DagLoadOptions opt = {.default_timezone = "UTC"};
+    dagbag_load_path(&b, "dags", &opt);
+    dagbag_load_path(&b, "tests/fixtures/cascade", &opt);
+    CU_ASSERT(b.n_dags >= 6);
+    for (size_t i = 0; i < b.n_dags; i++) {
+        cJSON *j1 = dag_to_json(b.dags[i]);
+        char *t1 = cJSON_PrintUnformatted(j1);
+        char err[256];
+        Dag *back = dag_from_json(t1, err, sizeof err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+        cJSON *j2 = dag_to_json(back);
+        char *t2 = cJSON_PrintUnformatted(j2);
+        ASSERT_STR_EQ(t2, t1);
+        free(t1);
+        free(t2);
+        cJSON_Delete(j1);
+        cJSON_Delete(j2);
+        dag_free(back);
+    }
+    dagbag_free(&b);
+    char err[256];
+    CU_ASSERT_PTR_NULL(dag_from_json("{\"nope\": 1}", err, sizeof err));
+    ASSERT_CONTAINS(err, "not a serialised DAG");
+}
+
 static const UnitTest tests[] = {
+    UNIT(test_serialised_dags_read_back_identically),
     UNIT(test_yaml_booleans_are_pyyamls),
     UNIT(test_merge_key_is_shallow_as_in_pyyaml),
     UNIT(test_user_data_keys_are_not_mistaken_for_python),
