@@ -6,6 +6,10 @@
 #include "core/config.h"
 
 int cmd_dags(GustConfig *cfg, int argc, char **argv);
+/* dags test|trigger|pause|unpause|list-runs (cmd_run.c); -1 if argv[1] is none of them. */
+int cmd_dags_run(GustConfig *cfg, int argc, char **argv);
+int cmd_tasks(GustConfig *cfg, int argc, char **argv);
+int cmd_standalone(GustConfig *cfg, int argc, char **argv);
 
 /* Shared helpers for subcommands. */
 /* 1 if argv[i] is "--output json" / "--output=json" (consumes the value); -1 on a bad value. */

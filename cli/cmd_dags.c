@@ -419,12 +419,20 @@ int cmd_dags(GustConfig *cfg, int argc, char **argv)
     if (sub && strcmp(sub, "list") == 0) return dags_list(cfg, argc - 1, argv + 1);
     if (sub && strcmp(sub, "show") == 0) return dags_show(cfg, argc - 1, argv + 1);
     if (sub && strcmp(sub, "next-runs") == 0) return dags_next_runs(cfg, argc - 1, argv + 1);
+    if (sub) {
+        int rc = cmd_dags_run(cfg, argc, argv);
+        if (rc >= 0) return rc;
+    }
     FILE *out = sub && (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) ? stdout : stderr;
-    fprintf(out, "usage: gust dags validate|list|show|next-runs ...\n"
+    fprintf(out, "usage: gust dags validate|list|show|next-runs|test|trigger|pause|unpause|list-runs ...\n"
                  "  validate [--output json] [PATH...]\n"
                  "  list [--output json]\n"
                  "  show DAG_ID [--format dot] [--output json]\n"
-                 "  next-runs DAG_ID [-n N] [--after ISO8601] [--output json]\n");
+                 "  next-runs DAG_ID [-n N] [--after ISO8601] [--output json]\n"
+                 "  test DAG_ID [LOGICAL_DATE] [--output json]\n"
+                 "  trigger DAG_ID [--conf JSON] [--logical-date ISO8601] [--wait] [--output json]\n"
+                 "  pause DAG_ID | unpause DAG_ID\n"
+                 "  list-runs DAG_ID [--output json]\n");
     if (sub && out == stderr) fprintf(stderr, "gust dags: unknown subcommand '%s'\n", sub);
     return out == stdout ? 0 : 2;
 }

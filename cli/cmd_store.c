@@ -164,9 +164,7 @@ static char *sqlite_path(const char *url)
     return xstrndup(p, n);
 }
 
-/* Open the store for `cmd`; with check, refuse a schema that is not this binary's.
- * NULL after printing why. */
-static Store *open_store(GustConfig *cfg, const char *cmd, int check)
+char *cli_store_url(GustConfig *cfg, const char *cmd)
 {
     const char *home = config_get(cfg, "core.home");
     if (home && *home && make_dirs(home, 0700) != 0) {
@@ -179,26 +177,31 @@ static Store *open_store(GustConfig *cfg, const char *cmd, int check)
         return NULL;
     }
     char *file = sqlite_path(url);
-    char *norm = NULL;
-    if (file) {
-        char *slash = strrchr(file, '/');
-        if (slash && slash != file) {
-            *slash = '\0';
-            if (make_dirs(file, 0700) != 0) {
-                fprintf(stderr, "gust %s: cannot create %s: %s\n", cmd, file, strerror(errno));
-                free(file);
-                return NULL;
-            }
-            *slash = '/';
+    if (!file) return xstrdup(url);
+    char *slash = strrchr(file, '/');
+    if (slash && slash != file) {
+        *slash = '\0';
+        if (make_dirs(file, 0700) != 0) {
+            fprintf(stderr, "gust %s: cannot create %s: %s\n", cmd, file, strerror(errno));
+            free(file);
+            return NULL;
         }
-        /* one canonical spelling for the driver: sqlite:// + the path */
-        const char *query = strchr(url + 9, '?');
-        norm = xasprintf("sqlite://%s%s", file, query ? query : "");
-        free(file);
+        *slash = '/';
     }
+    /* one canonical spelling for the driver: sqlite:// + the path */
+    const char *query = strchr(url + 9, '?');
+    char *norm = xasprintf("sqlite://%s%s", file, query ? query : "");
+    free(file);
+    return norm;
+}
+
+Store *cli_open_store(GustConfig *cfg, const char *cmd, int check)
+{
+    char *url = cli_store_url(cfg, cmd);
+    if (!url) return NULL;
     char err[512];
-    Store *s = store_open(norm ? norm : url, err, sizeof err);
-    free(norm);
+    Store *s = store_open(url, err, sizeof err);
+    free(url);
     if (!s) {
         fprintf(stderr, "gust %s: %s\n", cmd, err);
         return NULL;
@@ -216,7 +219,7 @@ static Store *open_store(GustConfig *cfg, const char *cmd, int check)
 
 /* The key that encrypts connection secrets: core.secret_key, else the key file in
  * core.home (created 0600 on first use). NULL after printing why. */
-static SecretKey *open_key(GustConfig *cfg, const char *cmd)
+SecretKey *cli_open_key(GustConfig *cfg, const char *cmd)
 {
     char err[512];
     const char *text = config_get(cfg, "core.secret_key");
@@ -326,7 +329,7 @@ int cmd_db(GustConfig *cfg, int argc, char **argv)
         if ((rc = parse_args("db migrate", argc, argv, 2, 0, &a)) != 0) return rc;
         if (a.help) return fputs(db_usage, stdout), 0;
         if ((rc = want_pos(&a, 0, 0, "[--output json]")) != 0) return rc;
-        Store *s = open_store(cfg, a.cmd, 0);
+        Store *s = cli_open_store(cfg, a.cmd, 0);
         if (!s) return 1;
         int applied = 0;
         if (store_migrate(s, &applied) != 0) {
@@ -355,7 +358,7 @@ int cmd_db(GustConfig *cfg, int argc, char **argv)
         if ((rc = parse_args("db check", argc, argv, 2, 0, &a)) != 0) return rc;
         if (a.help) return fputs(db_usage, stdout), 0;
         if ((rc = want_pos(&a, 0, 0, "[--output json]")) != 0) return rc;
-        Store *s = open_store(cfg, a.cmd, 0);
+        Store *s = cli_open_store(cfg, a.cmd, 0);
         if (!s) return 1;
         char msg[512];
         int ok = store_check(s, msg, sizeof msg) == 0;
@@ -383,7 +386,7 @@ int cmd_db(GustConfig *cfg, int argc, char **argv)
             fprintf(stderr, "gust db reset: this deletes every gust table and all its data; run it again with --yes\n");
             return 2;
         }
-        Store *s = open_store(cfg, a.cmd, 0);
+        Store *s = cli_open_store(cfg, a.cmd, 0);
         if (!s) return 1;
         if (store_reset(s) != 0) {
             fprintf(stderr, "gust db reset: %s\n", store_last_error(s));
@@ -512,7 +515,7 @@ int cmd_variables(GustConfig *cfg, int argc, char **argv)
         if (rc) return rc;
         if (a.help) return fputs(var_usage, stdout), 0;
         if ((rc = want_pos(&a, verbs[i].lo, verbs[i].hi, verbs[i].usage)) != 0) return rc;
-        Store *s = open_store(cfg, cmd, 1);
+        Store *s = cli_open_store(cfg, cmd, 1);
         if (!s) return 1;
         rc = var_run(s, verb, &a);
         if (rc != 0) fprintf(stderr, "gust %s: %s\n", cmd, store_last_error(s));
@@ -683,7 +686,7 @@ static int conn_run(GustConfig *cfg, Store *s, const char *verb, const Args *a)
         audit(s, a->cmd, "connections_delete", ex);
         return 0;
     }
-    SecretKey *key = open_key(cfg, a->cmd);
+    SecretKey *key = cli_open_key(cfg, a->cmd);
     if (!key) return 1;
     int rc = 0;
     if (strcmp(verb, "add") == 0) {
@@ -769,7 +772,7 @@ int cmd_connections(GustConfig *cfg, int argc, char **argv)
             store_conn_clear(&c);
             if (rc) return rc;
         }
-        Store *s = open_store(cfg, cmd, 1);
+        Store *s = cli_open_store(cfg, cmd, 1);
         if (!s) return 1;
         rc = conn_run(cfg, s, verb, &a);
         if (rc < 0) fprintf(stderr, "gust %s: %s\n", cmd, store_last_error(s));
@@ -933,7 +936,7 @@ int cmd_pools(GustConfig *cfg, int argc, char **argv)
             fprintf(stderr, "gust %s: SLOTS must be a number >= 0, or -1 for unlimited, not '%s'\n", cmd, a.pos[1]);
             return 2;
         }
-        Store *s = open_store(cfg, cmd, 1);
+        Store *s = cli_open_store(cfg, cmd, 1);
         if (!s) return 1;
         rc = pool_run(s, verb, &a);
         if (rc != 0) fprintf(stderr, "gust %s: %s\n", cmd, store_last_error(s));

@@ -23,4 +23,15 @@ int cmd_variables(GustConfig *cfg, int argc, char **argv);
 int cmd_connections(GustConfig *cfg, int argc, char **argv);
 int cmd_pools(GustConfig *cfg, int argc, char **argv);
 
+/* Shared by every command that uses the store. Each prints why it failed (prefixed with
+ * "gust CMD:") and returns NULL. */
+struct Store;
+struct SecretKey;
+/* database.url with core.home created and the sqlite path normalised (caller frees). */
+char *cli_store_url(GustConfig *cfg, const char *cmd);
+/* Open the store; with check, refuse a schema that is not this binary's. */
+struct Store *cli_open_store(GustConfig *cfg, const char *cmd, int check);
+/* core.secret_key, or $home/secret.key created 0600 on first use. */
+struct SecretKey *cli_open_key(GustConfig *cfg, const char *cmd);
+
 #endif

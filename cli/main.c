@@ -28,6 +28,12 @@ static void usage(FILE *out)
             "                                          tasks and dependencies (dot: Graphviz)\n"
             "  dags next-runs DAG_ID [-n N] [--after ISO8601]\n"
             "                                          the next times a run will be triggered (UTC)\n"
+            "  dags test DAG_ID [LOGICAL_DATE]         run one DAG run to its end in this process\n"
+            "  dags trigger DAG_ID [--conf J] [--wait] create a manual run (and follow it)\n"
+            "  dags pause|unpause DAG_ID               stop / resume scheduling a DAG\n"
+            "  dags list-runs DAG_ID                   its runs, newest first\n"
+            "  tasks states DAG_ID RUN_ID              the task instances of a run\n"
+            "  standalone                              scheduler + workers in one process, on SQLite\n"
             "  config show [--output json]             effective settings and where each came from\n"
             "  config get KEY                          one setting's value\n"
             "  db migrate|check|reset --yes            the store's schema (database.url)\n"
@@ -65,6 +71,10 @@ int main(int argc, char **argv)
         rc = cmd_dags(cfg, argc - 1, argv + 1);
     } else if (strcmp(cmd, "config") == 0) {
         rc = cmd_config(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "standalone") == 0) {
+        rc = cmd_standalone(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "tasks") == 0) {
+        rc = cmd_tasks(cfg, argc - 1, argv + 1);
     } else if (strcmp(cmd, "db") == 0) {
         rc = cmd_db(cfg, argc - 1, argv + 1);
     } else if (strcmp(cmd, "variables") == 0) {
@@ -74,7 +84,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "pools") == 0) {
         rc = cmd_pools(cfg, argc - 1, argv + 1);
     } else {
-        static const char *const later[] = {"standalone", "scheduler", "worker", "api", "tasks", "users"};
+        static const char *const later[] = {"scheduler", "worker", "api", "users"};
         int reserved = 0;
         for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) reserved |= strcmp(cmd, later[i]) == 0;
         if (reserved)

@@ -95,7 +95,10 @@ static int sync_tx(Store *s, void *ud)
                 v, 6, NULL) != 0)
         return -1;
     StoreParam l[] = {SP_S(y->version_id), SP_S(d->dag_id)};
-    if (store_x(s, "UPDATE dag SET latest_version_id = ? WHERE dag_id = ?", l, 2, NULL) != 0) return -1;
+    /* a new version may schedule differently: the scheduler recomputes the next run */
+    if (store_x(s, "UPDATE dag SET latest_version_id = ?, next_dagrun_create_after = NULL WHERE dag_id = ?", l, 2,
+                NULL) != 0)
+        return -1;
     y->new_version = 1;
     return store_notify(s, d->dag_id);
 }
@@ -224,4 +227,33 @@ int store_dag_set_next_run(Store *s, const char *dag_id, int64_t logical, int64_
                    "UPDATE dag SET next_dagrun = ?, next_dagrun_data_interval_start = ?, "
                    "next_dagrun_data_interval_end = ?, next_dagrun_create_after = ? WHERE dag_id = ?",
                    p, 5, NULL);
+}
+
+int store_dag_due(Store *s, int64_t now, StoreDag **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    StoreParam p[] = {SP_I(now)};
+    StoreRows *r = store_q(s,
+                           "SELECT " DAG_COLUMNS " FROM dag WHERE is_paused = 0 AND is_active = 1 "
+                           "AND latest_version_id IS NOT NULL "
+                           "AND (next_dagrun_create_after IS NULL OR next_dagrun_create_after <= ?) ORDER BY dag_id",
+                           p, 1);
+    if (!r) return -1;
+    size_t cap = 0;
+    while (rows_next(r)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        read_dag(r, &(*out)[(*n)++]);
+    }
+    rows_free(r);
+    return 0;
+}
+
+int store_dag_set_active(Store *s, const char *dag_id, int active)
+{
+    StoreParam p[] = {SP_I(active ? 1 : 0), SP_S(dag_id)};
+    return store_x(s, "UPDATE dag SET is_active = ? WHERE dag_id = ?", p, 2, NULL);
 }

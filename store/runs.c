@@ -256,3 +256,25 @@ int store_run_set_state(Store *s, const char *dag_id, const char *run_id, RunSta
     }
     return r.changed;
 }
+
+int64_t store_run_last_logical(Store *s, const char *dag_id)
+{
+    int64_t v = -1;
+    StoreParam p[] = {SP_S(dag_id)};
+    store_q_int(s, "SELECT MAX(logical_date) FROM dag_run WHERE dag_id = ? AND run_type IN ('scheduled', 'backfill')",
+                p, 1, -1, &v);
+    return v;
+}
+
+int store_run_count_active(Store *s, const char *dag_id, int64_t *count)
+{
+    StoreParam p[] = {SP_S(dag_id)};
+    return store_q_int(s, "SELECT COUNT(*) FROM dag_run WHERE dag_id = ? AND state IN ('queued', 'running')", p, 1, 0,
+                       count);
+}
+
+int store_run_count_running(Store *s, const char *dag_id, int64_t *count)
+{
+    StoreParam p[] = {SP_S(dag_id)};
+    return store_q_int(s, "SELECT COUNT(*) FROM dag_run WHERE dag_id = ? AND state = 'running'", p, 1, 0, count);
+}

@@ -64,6 +64,12 @@ int store_run_get(Store *s, const char *dag_id, const char *run_id, DagRun *out)
 /* A DAG's runs, newest first (by run_after), at most limit (0: all). */
 int store_run_list(Store *s, const char *dag_id, int limit, DagRun **out, size_t *n);
 
+/* The latest logical date of a DAG's scheduled or backfill runs, or -1. */
+int64_t store_run_last_logical(Store *s, const char *dag_id);
+/* Queued + running runs of a DAG. */
+int store_run_count_active(Store *s, const char *dag_id, int64_t *count);
+int store_run_count_running(Store *s, const char *dag_id, int64_t *count);
+
 /* For use INSIDE a transaction (store_tx): lock up to max queued or running runs that no
  * other scheduler holds (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer),
  * least recently examined first, and stamp them examined now. */

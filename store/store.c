@@ -100,6 +100,8 @@ static void sleep_ms(long ms)
 
 int store_tx(Store *s, StoreTxFn fn, void *ud)
 {
+    /* Inside a transaction already: join it. The outer store_tx owns commit and retry. */
+    if (s->in_tx) return fn(s, ud);
     long delay = 20;
     int64_t deadline = util_now_us() + 30LL * 1000000;
     for (int attempt = 1;; attempt++) {

@@ -34,7 +34,9 @@ int store_is_sqlite(const Store *s);
 /* Run fn inside a transaction. fn returns 0 to commit, -1 to roll back and fail. A
  * transaction that fails because the server went away or a lock was busy is rolled back
  * and run again (with backoff, up to ~30 s), which is why fn must only touch the store and
- * its own out-parameters: it may run more than once. Returns fn's result, or -1. */
+ * its own out-parameters: it may run more than once. Called inside another store_tx, it
+ * joins that transaction (the outer one commits, or retries the whole). Returns fn's
+ * result, or -1. */
 typedef int (*StoreTxFn)(Store *s, void *ud);
 int store_tx(Store *s, StoreTxFn fn, void *ud);
 

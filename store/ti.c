@@ -501,3 +501,98 @@ void outbox_free(OutboxItem *items, size_t n)
     for (size_t i = 0; i < n; i++) free(items[i].queue);
     free(items);
 }
+
+static int read_ti_list(StoreRows *r, TaskInstance **out, size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    while (rows_next(r)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        read_ti(r, &(*out)[(*n)++]);
+    }
+    rows_free(r);
+    return 0;
+}
+
+int store_ti_list_scheduled(Store *s, int limit, TaskInstance **out, size_t *n)
+{
+    StoreParam p[] = {SP_I(limit)};
+    StoreRows *r = store_q(s,
+                           "SELECT " TI_COLUMNS " FROM task_instance WHERE state = 'scheduled' "
+                           "ORDER BY priority_weight DESC, scheduled_at, id LIMIT ?",
+                           p, 1);
+    if (!r) {
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return read_ti_list(r, out, n);
+}
+
+int store_ti_count_active(Store *s, const char *dag_id, int64_t *count)
+{
+    if (dag_id) {
+        StoreParam p[] = {SP_S(dag_id)};
+        return store_q_int(s, "SELECT COUNT(*) FROM task_instance WHERE dag_id = ? AND state IN ('queued', 'running')",
+                           p, 1, 0, count);
+    }
+    return store_q_int(s, "SELECT COUNT(*) FROM task_instance WHERE state IN ('queued', 'running')", NULL, 0, 0,
+                       count);
+}
+
+typedef struct Stale {
+    int64_t before;
+    int count;
+} Stale;
+
+static int requeue_tx(Store *s, void *ud)
+{
+    Stale *st = ud;
+    int64_t now = util_now_us(), n = 0;
+    StoreParam p[] = {SP_I(now), SP_I(st->before)};
+    if (store_x(s,
+                "INSERT INTO outbox (ti_id, try_number, queue, priority, created_at) "
+                "SELECT id, try_number, queue, priority_weight, ? FROM task_instance "
+                "WHERE state = 'queued' AND queued_at < ? "
+                "ON CONFLICT (ti_id, try_number) DO UPDATE SET taken_until = 0",
+                p, 2, &n) != 0)
+        return -1;
+    st->count = (int)n;
+    StoreParam q[] = {SP_I(now), SP_I(st->before)};
+    return store_x(s, "UPDATE task_instance SET queued_at = ? WHERE state = 'queued' AND queued_at < ?", q, 2, NULL);
+}
+
+int store_ti_requeue_stale(Store *s, int64_t before)
+{
+    Stale st = {before, 0};
+    if (store_tx(s, requeue_tx, &st) != 0) return -1;
+    return st.count;
+}
+
+int store_ti_list_zombies(Store *s, int64_t before, TaskInstance **out, size_t *n)
+{
+    StoreParam p[] = {SP_I(before)};
+    StoreRows *r = store_q(s,
+                           "SELECT " TI_COLUMNS " FROM task_instance WHERE state = 'running' "
+                           "AND COALESCE(last_heartbeat_at, start_date, 0) < ?",
+                           p, 1);
+    if (!r) {
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return read_ti_list(r, out, n);
+}
+
+int64_t store_ti_next_attempt(Store *s)
+{
+    int64_t v = -1;
+    store_q_int(s,
+                "SELECT MIN(next_attempt_at) FROM task_instance WHERE state IN ('up_for_retry', 'up_for_reschedule')",
+                NULL, 0, -1, &v);
+    return v;
+}

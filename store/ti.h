@@ -107,6 +107,18 @@ int store_ti_heartbeat(Store *s, const char *id, int try_number);
  * cleared or already finished), -1 error. */
 int store_ti_finish(Store *s, const char *id, int try_number, TiState to, int64_t next_attempt_at);
 
+/* Scheduled instances, highest priority first, oldest first (at most limit). */
+int store_ti_list_scheduled(Store *s, int limit, TaskInstance **out, size_t *n);
+/* Queued + running instances, of one DAG (dag_id) or of all (NULL). */
+int store_ti_count_active(Store *s, const char *dag_id, int64_t *count);
+/* Instances queued before `before` and still unclaimed: put them back in the outbox (and
+ * stamp queued_at again so the next sweep waits another timeout). Returns how many. */
+int store_ti_requeue_stale(Store *s, int64_t before);
+/* Running instances whose last heartbeat is older than `before` (their worker is gone). */
+int store_ti_list_zombies(Store *s, int64_t before, TaskInstance **out, size_t *n);
+/* The earliest next_attempt_at among up_for_retry / up_for_reschedule instances, or -1. */
+int64_t store_ti_next_attempt(Store *s);
+
 /* ---- outbox: queued instances on their way to the broker (invariant 3) -------------- */
 
 typedef struct OutboxItem {

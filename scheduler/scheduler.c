@@ -1,0 +1,481 @@
+/* scheduler — the scheduling pass and loop (see scheduler.h). The DAG processor is in
+ * processor.c. */
+#include "scheduler/scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/schedule.h"
+#include "core/util.h"
+#include "scheduler/rules.h"
+#include "store/dags.h"
+#include "store/kv.h"
+#include "store/runs.h"
+#include "store/ti.h"
+
+#define NEVER INT64_MAX
+
+struct Scheduler {
+    Store *store;            /* not owned */
+    Broker *broker;          /* not owned; NULL: leave the outbox for another publisher */
+    DagCache *cache;         /* not owned */
+    SchedOptions opt;
+    int64_t last_scan;       /* when the DAG folder was last scanned */
+    int64_t last_sweep;      /* when the queued/zombie sweeps last ran */
+    char *scan_fingerprint;  /* (path, mtime, size) of every DAG file at the last scan */
+    char err[512];
+};
+
+void sched_default_options(SchedOptions *o)
+{
+    memset(o, 0, sizeof *o);
+    o->default_timezone = "UTC";
+    o->paused_at_creation = 1;
+    o->parallelism = 32;
+    o->max_active_runs = 16;
+    o->max_active_tasks = 16;
+    o->idle_us = 1000000;
+    o->rescan_us = 30LL * 1000000;
+    o->queued_timeout_us = 600LL * 1000000;
+    o->zombie_timeout_us = 300LL * 1000000;
+    o->create_runs = 1;
+}
+
+Scheduler *sched_new(Store *store, Broker *broker, DagCache *cache, const SchedOptions *opt)
+{
+    Scheduler *s = xcalloc(1, sizeof *s);
+    s->store = store;
+    s->broker = broker;
+    s->cache = cache;
+    s->opt = *opt;
+    return s;
+}
+
+void sched_free(Scheduler *s)
+{
+    if (!s) return;
+    free(s->scan_fingerprint);
+    free(s);
+}
+
+const char *sched_error(const Scheduler *s)
+{
+    return s->err;
+}
+
+/* Defined in processor.c. */
+int sched_processor_scan(Scheduler *s, Store *store, const SchedOptions *opt, char **fingerprint, int force,
+                         char *err, size_t errlen);
+
+int sched_process_dags(Scheduler *s, int force)
+{
+    if (!s->opt.dags_folder) return 0;
+    s->last_scan = util_now_us();
+    return sched_processor_scan(s, s->store, &s->opt, &s->scan_fingerprint, force, s->err, sizeof s->err);
+}
+
+/* ---- runs ------------------------------------------------------------------------- */
+
+int sched_create_run(Store *store, const Dag *d, const char *version_id, const char *run_type,
+                     const char *run_id, int64_t logical_date, int64_t interval_start, int64_t interval_end,
+                     const char *conf, const char *triggered_by, char *run_id_out, size_t run_id_len)
+{
+    char rid[128];
+    if (run_id)
+        util_strlcpy(rid, run_id, sizeof rid);
+    else
+        run_id_make(run_type, logical_date, rid, sizeof rid);
+    int *weights = xcalloc(d->n_tasks + 1, sizeof *weights);
+    rules_priority_weights(d, weights);
+    TiSpec *specs = xcalloc(d->n_tasks + 1, sizeof *specs);
+    for (size_t i = 0; i < d->n_tasks; i++) {
+        const DagTask *t = d->tasks[i];
+        specs[i] = (TiSpec){t->task_id, t->retries, t->queue, t->pool, t->pool_slots, weights[i], t->op->name};
+    }
+    RunSpec rs = {d->dag_id, rid, run_type, logical_date, interval_start, interval_end, util_now_us(),
+                  conf, NULL, triggered_by, version_id};
+    int rc = store_run_create(store, &rs, specs, d->n_tasks, NULL);
+    free(specs);
+    free(weights);
+    if (run_id_out) util_strlcpy(run_id_out, rid, run_id_len);
+    return rc;
+}
+
+/* Create the scheduled runs that are due, for every DAG whose next run may be due. */
+static int create_due_runs(Scheduler *s, int64_t now, int64_t *next)
+{
+    StoreDag *dags;
+    size_t n;
+    if (store_dag_due(s->store, now, &dags, &n) != 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        char err[256];
+        const Dag *d = dagcache_get(s->cache, s->store, dags[i].latest_version_id, err, sizeof err);
+        if (!d) {
+            log_warn("scheduler", "dag=%s: cannot load its latest version: %s", dags[i].dag_id, err);
+            continue;
+        }
+        ScheduleKind k = d->schedule.kind;
+        if (k == SCHEDULE_NONE || k == SCHEDULE_ASSETS) {
+            store_dag_set_next_run(s->store, d->dag_id, -1, -1, -1, NEVER);
+            continue;
+        }
+        int max_runs = d->max_active_runs > 0 ? d->max_active_runs : s->opt.max_active_runs;
+        ScheduleCtx ctx = {&d->schedule, d->tz, d->start_date_us, d->end_date_us, d->catchup};
+        int64_t create_after = NEVER;
+        for (int made = 0; made < 32; made++) { /* catchup: a few runs per pass, the rest next pass */
+            DataInterval di;
+            int64_t last = store_run_last_logical(s->store, d->dag_id);
+            if (schedule_next_interval(&ctx, last, now, &di) != 0) break; /* no more runs, ever */
+            if (di.run_after > now) {
+                create_after = di.run_after;
+                break;
+            }
+            int64_t active = 0;
+            store_run_count_active(s->store, d->dag_id, &active);
+            if (active >= max_runs) {
+                create_after = now; /* look again when a run finishes */
+                break;
+            }
+            int64_t logical = k == SCHEDULE_CRON_TRIGGER ? di.run_after : di.start;
+            char rid[128];
+            int rc = sched_create_run(s->store, d, dags[i].latest_version_id, "scheduled", NULL, logical,
+                                      k == SCHEDULE_CRON_TRIGGER ? -1 : di.start, k == SCHEDULE_CRON_TRIGGER ? -1 : di.end,
+                                      NULL, "scheduler", rid, sizeof rid);
+            if (rc < 0) {
+                log_warn("scheduler", "dag=%s: cannot create run: %s", d->dag_id, store_last_error(s->store));
+                break;
+            }
+            if (rc == 1) log_info("scheduler", "dag=%s run=%s: created", d->dag_id, rid);
+            if (rc == 0) break; /* another scheduler made it: it will carry on */
+        }
+        store_dag_set_next_run(s->store, d->dag_id, -1, -1, -1, create_after);
+        if (create_after < *next) *next = create_after;
+    }
+    store_dag_list_free(dags, n);
+    return 0;
+}
+
+/* ---- examining runs ----------------------------------------------------------------- */
+
+typedef struct RunPass {
+    Scheduler *s;
+    int64_t now;
+    int64_t next;        /* earliest retry / reschedule due */
+    int examined;
+} RunPass;
+
+static int is_leaf(const Dag *d, const DagTask *t)
+{
+    for (size_t i = 0; i < d->n_tasks; i++)
+        for (size_t u = 0; u < d->tasks[i]->n_upstream; u++)
+            if (strcmp(d->tasks[i]->upstream[u], t->task_id) == 0) return 0;
+    return 1;
+}
+
+static long ti_index(const TaskInstance *tis, size_t n, const char *task_id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tis[i].task_id, task_id) == 0) return (long)i;
+    return -1;
+}
+
+static int set_ti(RunPass *rp, TaskInstance *ti, TiState to, const char *why)
+{
+    int rc = store_ti_set_state(rp->s->store, ti->id, -1, to, -1);
+    if (rc < 0) return -1;
+    if (rc == 1) {
+        log_debug("scheduler", "dag=%s run=%s task=%s: %s -> %s (%s)", ti->dag_id, ti->run_id, ti->task_id,
+                  ti_state_name(ti->state), ti_state_name(to), why ? why : "");
+        ti->state = to;
+    }
+    return rc;
+}
+
+/* Move one run's task instances along; then decide the run. */
+static int examine_run(RunPass *rp, DagRun *run)
+{
+    Scheduler *s = rp->s;
+    char err[256];
+    const Dag *d = dagcache_get(s->cache, s->store, run->dag_version_id, err, sizeof err);
+    if (!d) {
+        log_warn("scheduler", "dag=%s run=%s: %s", run->dag_id, run->run_id, err);
+        return 0;
+    }
+    if (run->state == RUN_QUEUED) {
+        int64_t running = 0;
+        store_run_count_running(s->store, run->dag_id, &running);
+        int max_runs = d->max_active_runs > 0 ? d->max_active_runs : s->opt.max_active_runs;
+        if (running >= max_runs) return 0;
+        int changed;
+        if (store_run_set_state_in_tx(s->store, run->dag_id, run->run_id, RUN_RUNNING, &changed) != 0) return -1;
+        run->state = RUN_RUNNING;
+        run->start_date = rp->now;
+    }
+    TaskInstance *tis;
+    size_t n;
+    if (store_ti_list_run(s->store, run->dag_id, run->run_id, &tis, &n) != 0) return -1;
+    int rc = 0;
+    /* Decisions cascade (a skip skips what follows): repeat until nothing moves. */
+    for (int changed = 1, round = 0; changed && round < 1000 && rc == 0; round++) {
+        changed = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            TaskInstance *ti = &tis[i];
+            const DagTask *t = dag_find_task(d, ti->task_id);
+            if (!t) {
+                if (!ti_state_is_finished(ti->state) && ti->state != TI_RUNNING)
+                    changed |= set_ti(rp, ti, TI_REMOVED, "not in this DAG version") == 1;
+                continue;
+            }
+            if (ti->state == TI_UP_FOR_RETRY || ti->state == TI_UP_FOR_RESCHEDULE) {
+                if (ti->next_attempt_at <= rp->now) {
+                    int r = set_ti(rp, ti, TI_SCHEDULED, "retry due");
+                    if (r < 0) rc = -1;
+                    changed |= r == 1;
+                } else if (ti->next_attempt_at < rp->next) {
+                    rp->next = ti->next_attempt_at;
+                }
+                continue;
+            }
+            if (ti->state != TI_NONE) continue;
+            TiState *up = xcalloc(t->n_upstream + 1, sizeof *up);
+            for (size_t u = 0; u < t->n_upstream; u++) {
+                long j = ti_index(tis, n, t->upstream[u]);
+                up[u] = j < 0 ? TI_REMOVED : tis[j].state;
+            }
+            UpstreamCounts c;
+            rules_count(&c, up, t->n_upstream);
+            free(up);
+            const char *why = NULL;
+            RuleDecision dec = rules_evaluate(t->trigger_rule, &c, &why);
+            int r = 0;
+            if (dec == RULE_RUN) r = set_ti(rp, ti, TI_SCHEDULED, why);
+            else if (dec == RULE_SKIP) r = set_ti(rp, ti, TI_SKIPPED, why);
+            else if (dec == RULE_UPSTREAM_FAILED) r = set_ti(rp, ti, TI_UPSTREAM_FAILED, why);
+            if (r < 0) rc = -1;
+            changed |= r == 1;
+        }
+    }
+    if (rc == 0 && run->state == RUN_RUNNING) {
+        int all_done = 1, failed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!ti_state_is_finished(tis[i].state)) all_done = 0;
+            const DagTask *t = dag_find_task(d, tis[i].task_id);
+            if (t && is_leaf(d, t) && (tis[i].state == TI_FAILED || tis[i].state == TI_UPSTREAM_FAILED)) failed = 1;
+        }
+        int timed_out = d->dagrun_timeout_us > 0 && run->start_date > 0 &&
+                        rp->now - run->start_date > d->dagrun_timeout_us;
+        if (all_done || timed_out) {
+            RunState to = (failed || timed_out) ? RUN_FAILED : RUN_SUCCESS;
+            int changed;
+            if (store_run_set_state_in_tx(s->store, run->dag_id, run->run_id, to, &changed) != 0) rc = -1;
+            else if (changed) {
+                log_info("scheduler", "dag=%s run=%s: %s%s", run->dag_id, run->run_id, run_state_name(to),
+                         timed_out && !all_done ? " (dagrun_timeout)" : "");
+                /* a finished run may let the next scheduled one start */
+                store_dag_set_next_run(s->store, run->dag_id, -1, -1, -1, rp->now);
+            }
+        }
+    }
+    ti_list_free(tis, n);
+    rp->examined++;
+    return rc;
+}
+
+static int examine_runs_tx(Store *store, void *ud)
+{
+    RunPass *rp = ud;
+    DagRun *runs;
+    size_t n;
+    rp->examined = 0;
+    if (store_runs_lock_active(store, 64, &runs, &n) != 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) rc = examine_run(rp, &runs[i]);
+    run_list_free(runs, n);
+    return rc;
+}
+
+/* ---- queueing ---------------------------------------------------------------------- */
+
+typedef struct PoolRoom {
+    char name[128];
+    int open;
+} PoolRoom;
+
+typedef struct DagRoom {
+    char dag_id[256];
+    int open;
+} DagRoom;
+
+static int enqueue_scheduled(Scheduler *s)
+{
+    TaskInstance *tis;
+    size_t n;
+    if (store_ti_list_scheduled(s->store, 512, &tis, &n) != 0) return -1;
+    if (n == 0) {
+        free(tis);
+        return 0;
+    }
+    int64_t active = 0;
+    store_ti_count_active(s->store, NULL, &active);
+    int room = s->opt.parallelism - (int)active;
+    PoolRoom *pools = xcalloc(n, sizeof *pools);
+    DagRoom *dags = xcalloc(n, sizeof *dags);
+    size_t np = 0, nd = 0;
+    int queued = 0;
+    for (size_t i = 0; i < n && room > 0; i++) {
+        TaskInstance *ti = &tis[i];
+        size_t p = 0;
+        while (p < np && strcmp(pools[p].name, ti->pool) != 0) p++;
+        if (p == np) {
+            util_strlcpy(pools[p].name, ti->pool, sizeof pools[p].name);
+            int running = 0, q = 0, open = 0;
+            if (store_pool_usage(s->store, ti->pool, &running, &q, &open) != 0) open = 0;
+            pools[p].open = open;
+            np++;
+        }
+        size_t g = 0;
+        while (g < nd && strcmp(dags[g].dag_id, ti->dag_id) != 0) g++;
+        if (g == nd) {
+            util_strlcpy(dags[g].dag_id, ti->dag_id, sizeof dags[g].dag_id);
+            StoreDag sd;
+            int limit = s->opt.max_active_tasks;
+            if (store_dag_get(s->store, ti->dag_id, &sd) == 1) {
+                if (sd.is_paused) limit = 0; /* a paused DAG's scheduled tasks wait */
+                store_dag_clear(&sd);
+            }
+            int64_t busy = 0;
+            store_ti_count_active(s->store, ti->dag_id, &busy);
+            dags[g].open = limit - (int)busy;
+            nd++;
+        }
+        if (pools[p].open < ti->pool_slots || dags[g].open <= 0) continue;
+        int rc = store_ti_enqueue(s->store, ti->id, ti->priority_weight);
+        if (rc < 0) break;
+        if (rc == 1) {
+            pools[p].open -= ti->pool_slots;
+            dags[g].open--;
+            room--;
+            queued++;
+        }
+    }
+    free(pools);
+    free(dags);
+    ti_list_free(tis, n);
+    return queued;
+}
+
+int sched_publish(Scheduler *s)
+{
+    if (!s->broker) return 0;
+    int published = 0;
+    for (;;) {
+        OutboxItem *items;
+        size_t n;
+        if (store_outbox_take(s->store, 256, 30LL * 1000000, &items, &n) != 0) return -1;
+        for (size_t i = 0; i < n; i++) {
+            BrokerMsg m;
+            memset(&m, 0, sizeof m);
+            util_strlcpy(m.ti_id, items[i].ti_id, sizeof m.ti_id);
+            m.try_number = items[i].try_number;
+            util_strlcpy(m.queue, items[i].queue, sizeof m.queue);
+            m.priority = items[i].priority;
+            if (broker_publish(s->broker, &m) != 0) {
+                /* the lease runs out and the row is taken again: nothing is lost */
+                log_warn("publisher", "ti=%s try=%d: publish failed: %s", m.ti_id, m.try_number,
+                         broker_error(s->broker));
+                break;
+            }
+            store_outbox_done(s->store, items[i].ti_id, items[i].try_number);
+            published++;
+        }
+        outbox_free(items, n);
+        if (n < 256) break;
+    }
+    return published;
+}
+
+/* ---- sweeps ------------------------------------------------------------------------- */
+
+static void sweep(Scheduler *s, int64_t now)
+{
+    int requeued = store_ti_requeue_stale(s->store, now - s->opt.queued_timeout_us);
+    if (requeued > 0) log_warn("scheduler", "%d task instance(s) queued too long without a worker: published again",
+                               requeued);
+    TaskInstance *z;
+    size_t n;
+    if (store_ti_list_zombies(s->store, now - s->opt.zombie_timeout_us, &z, &n) != 0) return;
+    for (size_t i = 0; i < n; i++) {
+        int retry = rules_should_retry(z[i].try_number, z[i].max_tries);
+        int64_t at = -1;
+        if (retry) {
+            const Dag *d = NULL;
+            char err[128];
+            if (z[i].dag_version_id) d = dagcache_get(s->cache, s->store, z[i].dag_version_id, err, sizeof err);
+            const DagTask *t = d ? dag_find_task(d, z[i].task_id) : NULL;
+            at = now + (t ? rules_retry_delay_us(t->retry_delay_us, t->retry_exponential_backoff,
+                                                  t->max_retry_delay_us, z[i].try_number, z[i].id)
+                          : 300LL * 1000000);
+        }
+        int rc = store_ti_finish(s->store, z[i].id, z[i].try_number, retry ? TI_UP_FOR_RETRY : TI_FAILED, at);
+        if (rc == 1)
+            log_warn("scheduler", "dag=%s run=%s task=%s try=%d: no heartbeat from worker %s: %s", z[i].dag_id,
+                     z[i].run_id, z[i].task_id, z[i].try_number, z[i].worker_id ? z[i].worker_id : "?",
+                     retry ? "up_for_retry" : "failed");
+    }
+    ti_list_free(z, n);
+}
+
+/* ---- the pass and the loop ------------------------------------------------------------ */
+
+int sched_step(Scheduler *s, int64_t *next_us)
+{
+    int64_t now = util_now_us();
+    int64_t next = now + s->opt.idle_us;
+    if (s->opt.dags_folder && now - s->last_scan >= s->opt.rescan_us) sched_process_dags(s, 0);
+    if (s->opt.create_runs && create_due_runs(s, now, &next) != 0) goto failed;
+    RunPass rp = {s, now, next, 0};
+    /* examine runs until a pass finds nothing more to do, so cascades finish now */
+    for (int i = 0; i < 4; i++) {
+        if (store_tx(s->store, examine_runs_tx, &rp) != 0) goto failed;
+        int q = enqueue_scheduled(s);
+        if (q < 0) goto failed;
+        if (sched_publish(s) < 0) goto failed;
+        if (q == 0) break;
+    }
+    next = rp.next;
+    int64_t retry_at = store_ti_next_attempt(s->store);
+    if (retry_at > 0 && retry_at < next) next = retry_at;
+    if (now - s->last_sweep >= 5LL * 1000000) {
+        s->last_sweep = now;
+        sweep(s, now);
+    }
+    if (next_us) *next_us = next;
+    return 0;
+failed:
+    util_strlcpy(s->err, store_last_error(s->store), sizeof s->err);
+    if (next_us) *next_us = now + 1000000;
+    return -1;
+}
+
+void sched_run(Scheduler *s, volatile int *stop)
+{
+    if (store_listen(s->store) != 0)
+        log_warn("scheduler", "cannot listen for store changes (%s): falling back to polling",
+                 store_last_error(s->store));
+    sched_process_dags(s, 1);
+    while (!*stop) {
+        int64_t next = 0;
+        if (sched_step(s, &next) != 0) log_error("scheduler", "pass failed: %s (retrying)", s->err);
+        int64_t wait = next - util_now_us();
+        if (wait > s->opt.idle_us) wait = s->opt.idle_us;
+        if (wait < 0) wait = 0;
+        char payload[64];
+        /* woken by a change (a task finished, a run was triggered) or by the earliest due time */
+        if (wait > 0 && store_wait_change(s->store, (int)(wait / 1000) + 1, payload, sizeof payload) == 1) {
+            while (store_wait_change(s->store, 0, payload, sizeof payload) == 1) {} /* coalesce a burst */
+        }
+    }
+}

@@ -1,0 +1,47 @@
+/* worker — runs task instances: a pool of threads that take messages from the broker,
+ * claim the try in the store, run it, and record how it ended.
+ *
+ * The order of one delivery follows DESIGN.md's invariants: claim (a conditional update;
+ * losing it means someone else has the try), ack at once (from now on the store and the
+ * heartbeats own the try, so a task may run for hours), run, then one transaction for the
+ * final state. Each thread is one slot and holds at most one unacked message, so a busy
+ * worker never sits on work an idle one could start. The same code runs inside
+ * `gust standalone` and, later, `gust worker`. */
+#ifndef GUST_WORKER_H
+#define GUST_WORKER_H
+
+#include <stdint.h>
+
+#include "core/secret.h"
+#include "store/dagcache.h"
+
+typedef struct WorkerOptions {
+    const char *store_url;     /* each thread opens its own connection */
+    const char *broker_url;    /* and its own broker connection */
+    const char *const *queues; /* queues consumed ("default") */
+    size_t n_queues;
+    int concurrency;           /* threads = slots */
+    const char *hostname;
+    const char *worker_id;     /* unique per process */
+    const char *home;          /* logs under <home>/logs, per-try folders under <home>/work */
+    const SecretKey *key;      /* decrypts connections for templates and operators */
+    int64_t heartbeat_us;      /* how often running tries say they are alive */
+    long rlimit_cpu_s, rlimit_as_mb, rlimit_nofile; /* -1: unchanged */
+} WorkerOptions;
+
+typedef struct WorkerPool WorkerPool;
+
+WorkerPool *worker_pool_start(const WorkerOptions *opt, DagCache *cache, char *err, size_t errlen);
+/* Stop taking work; let running tries finish for up to grace_us, then end them (their
+ * tries count as failed attempts and are retried). */
+void worker_pool_stop(WorkerPool *p, int64_t grace_us);
+/* Tries started since the pool started (for tests and the status line). */
+long worker_pool_tries(const WorkerPool *p);
+
+/* One delivery, start to end, on the calling thread (what each pool thread does; also used
+ * by `gust dags test` and `gust tasks test`). Returns 1 ran, 0 the claim was lost, -1 error. */
+struct Store;
+int worker_run_try(struct Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id,
+                   int try_number, volatile int *cancel);
+
+#endif
