@@ -58,10 +58,11 @@ bin/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(SANFLAGS) -o $@ $< $(SAN_OBJ) $(PKG_LIBS) -lcunit
 
-# The main job. Later issues turn this into `gust standalone`.
+# The main job: gust standalone on the example DAGs (state in $GUST_HOME, default ~/.gust).
+# The examples start unpaused here so that a first run shows them running; Ctrl-C stops it.
 run: deps bin/gust
 	./bin/gust dags validate dags/
-	./bin/gust dags list --dags-folder dags/
+	./bin/gust --core.dags_folder=$(CURDIR)/dags --core.dags_are_paused_at_creation=false standalone
 
 # Every suite, under AddressSanitizer + UBSan. Each binary exits non-zero on a failure.
 # The servers the suites talk to (PostgreSQL, RabbitMQ, Redis) are started first by
