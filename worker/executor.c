@@ -379,6 +379,7 @@ typedef struct Reader {
     int log_fd;              /* -1: no log file */
     char *line;              /* EXEC_LINE_MAX + 1 bytes: the line being assembled */
     size_t line_len;
+    StrBuf textbuf;          /* reused for a line that needed escaping */
     StrBuf logbuf;           /* reused for "[ts] line\n" */
     StrBuf last;             /* last non-empty line */
     int have_last;
@@ -397,15 +398,67 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-static void emit_line(Reader *r)
+/* Length of the well-formed UTF-8 sequence at p (1-4), or 0 if the bytes there are not
+ * one (a stray continuation byte, an overlong form, a surrogate, a truncated sequence). */
+static size_t utf8_seq(const unsigned char *p, size_t n)
 {
-    size_t n = r->line_len;
-    r->line_len = 0;
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+/* The line as text the store accepts: invalid UTF-8 bytes and NUL become "\xNN", as
+ * Airflow's errors="backslashreplace" decoding does. Returns the line itself when it
+ * needs no change (the common case), else out's buffer. */
+static const char *sanitize(char *line, size_t n, StrBuf *out)
+{
+    const unsigned char *u = (const unsigned char *)line;
+    size_t i = 0;
+    while (i < n && u[i] >= 0x01 && u[i] < 0x80) i++;
+    if (i == n) {
+        line[n] = '\0';
+        return line;
+    }
+    out->len = 0;
+    sb_appendn(out, line, i);
+    while (i < n) {
+        size_t k = u[i] ? utf8_seq(u + i, n - i) : 0;
+        if (k) {
+            sb_appendn(out, line + i, k);
+            i += k;
+        } else {
+            sb_printf(out, "\\x%02x", u[i]);
+            i++;
+        }
+    }
+    return sb_str(out);
+}
+
+/* Emits the first n bytes of the line buffer as one line. */
+static void emit_line(Reader *r, size_t n)
+{
+    size_t end = n;
+    char saved = r->line[end]; /* sanitize may NUL-terminate in place; a split keeps using it */
     if (n && r->line[n - 1] == '\r') n--;
-    for (size_t i = 0; i < n; i++)
-        if (r->line[i] == '\0') r->line[i] = '?'; /* masking works on C strings */
-    r->line[n] = '\0';
-    char *masked = secret_mask(r->line);
+    char *masked = secret_mask(sanitize(r->line, n, &r->textbuf));
+    r->line[end] = saved;
     size_t mlen = strlen(masked);
 
     if (r->log_fd >= 0) {
@@ -433,6 +486,20 @@ static void emit_line(Reader *r)
     free(masked);
 }
 
+/* Bytes at the end of a full line buffer that start a UTF-8 character the split would
+ * cut in two; they move to the next piece instead. */
+static size_t utf8_tail(const char *line, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)line;
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned c = u[n - back];
+        if ((c & 0xC0) == 0x80) continue;                /* continuation: look further back */
+        size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return want > back && want > 1 ? back : 0;
+    }
+    return 0;
+}
+
 static void feed(Reader *r, const char *p, size_t n)
 {
     while (n) {
@@ -441,10 +508,12 @@ static void feed(Reader *r, const char *p, size_t n)
         if (r->line_len + seg > EXEC_LINE_MAX) {
             size_t fit = EXEC_LINE_MAX - r->line_len;
             memcpy(r->line + r->line_len, p, fit);
-            r->line_len += fit;
             p += fit;
             n -= fit;
-            emit_line(r);
+            size_t carry = utf8_tail(r->line, EXEC_LINE_MAX);
+            emit_line(r, EXEC_LINE_MAX - carry);
+            memmove(r->line, r->line + EXEC_LINE_MAX - carry, carry);
+            r->line_len = carry;
             continue;
         }
         memcpy(r->line + r->line_len, p, seg);
@@ -452,22 +521,24 @@ static void feed(Reader *r, const char *p, size_t n)
         p += seg;
         n -= seg;
         if (nl) {
-            emit_line(r);
+            emit_line(r, r->line_len);
+            r->line_len = 0;
             p++;
             n--;
         }
     }
 }
 
-/* One read; returns 1 if the pipe is still open, 0 at EOF (or on a hard error). */
-static int read_some(Reader *r, int fd, char *buf, size_t cap)
+/* One read: the number of bytes read, 0 at EOF (or on a hard error), -1 if nothing was
+ * there after all (EAGAIN, EINTR). */
+static ssize_t read_some(Reader *r, int fd, char *buf, size_t cap)
 {
     ssize_t got = read(fd, buf, cap);
     if (got > 0) {
         feed(r, buf, (size_t)got);
-        return 1;
+        return got;
     }
-    if (got < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) return -1;
     return 0;
 }
 
@@ -489,6 +560,14 @@ static int leader_exited(int pidfd, pid_t pid, const struct pollfd *pf)
     memset(&si, 0, sizeof si);
     if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) return errno == ECHILD;
     return si.si_pid != 0;
+}
+
+/* The group, and the leader itself in case it moved to another group (only safe while
+ * the leader is unreaped, which is always the case where this is called). */
+static void signal_task(pid_t pid, int sig)
+{
+    int rc = kill(-pid, sig);
+    if ((rc < 0 && errno == ESRCH) || sig == SIGKILL) (void)kill(pid, sig);
 }
 
 static int cancel_requested(const ExecRequest *req)
@@ -517,13 +596,13 @@ static ExecOutcome supervise(const ExecRequest *req, pid_t pid, int *out_fd, Rea
             int expired = now >= deadline, cancelled = !expired && cancel_requested(req);
             if (expired || cancelled) {
                 why = expired ? EXEC_TIMEOUT : EXEC_CANCELLED;
-                kill(-pid, SIGTERM);
+                signal_task(pid, SIGTERM);
                 *phase = PH_TERMINATING;
                 kill_at = now + grace;
             }
         }
         if (*phase == PH_TERMINATING && now >= kill_at) {
-            kill(-pid, SIGKILL);
+            signal_task(pid, SIGKILL);
             *phase = PH_KILLED;
         }
 
@@ -549,7 +628,7 @@ static ExecOutcome supervise(const ExecRequest *req, pid_t pid, int *out_fd, Rea
         int rc = poll(pf, (nfds_t)n, wait == INT64_MAX ? -1 : poll_ms(wait));
         if (rc < 0 && errno != EINTR) sleep_us(1000);
         if (rc > 0 && out_i >= 0 && (pf[out_i].revents & (POLLIN | POLLHUP | POLLERR))) {
-            if (!read_some(r, *out_fd, buf, cap)) {
+            if (read_some(r, *out_fd, buf, cap) == 0) {
                 close(*out_fd);
                 *out_fd = -1;
             }
@@ -568,20 +647,29 @@ static int finish_group(pid_t pid, int *out_fd, Reader *r, char *buf, size_t cap
 {
     kill(-pid, SIGKILL);
 
+    /* What the group wrote before it died is in the pipe, at most its capacity: read all
+     * of it however slow on_line is. Wait for more only within the drain window, since
+     * only a process that escaped the group can still write. */
     int64_t drain_end = mono_us() + EXEC_DRAIN_US;
+    int pipe_size = *out_fd >= 0 ? fcntl(*out_fd, F_GETPIPE_SZ) : 0;
+    size_t owed = pipe_size > 0 ? (size_t)pipe_size : 65536;
     while (*out_fd >= 0) {
         int64_t left = drain_end - mono_us();
-        if (left <= 0) break;
+        if (left <= 0 && owed == 0) break;
         struct pollfd pf = {.fd = *out_fd, .events = POLLIN};
-        int rc = poll(&pf, 1, poll_ms(left));
+        int rc = poll(&pf, 1, left > 0 ? poll_ms(left) : 0);
         if (rc < 0 && errno == EINTR) continue;
         if (rc <= 0) break;
-        if (!read_some(r, *out_fd, buf, cap)) {
+        ssize_t got = read_some(r, *out_fd, buf, cap);
+        if (got == 0) {
             close(*out_fd);
             *out_fd = -1;
+        } else if (got > 0) {
+            owed = (size_t)got < owed ? owed - (size_t)got : 0;
         }
     }
-    if (r->line_len) emit_line(r); /* a partial last line */
+    if (r->line_len) emit_line(r, r->line_len); /* a partial last line */
+    r->line_len = 0;
 
     /* waitpid(-pgid) returns the leader or a member of its group, nothing else: other
      * threads' children lead groups of their own. */
@@ -876,6 +964,7 @@ out:
     env_free(&env);
     free(buf);
     free(r.line);
+    sb_free(&r.textbuf);
     sb_free(&r.logbuf);
     sb_free(&r.last);
     return rc;

@@ -289,6 +289,47 @@ static void test_very_long_line_is_split(void)
     lines_free(&got);
 }
 
+static void collect_line_slowly(void *ud, const char *line, size_t len)
+{
+    struct timespec ts = {0, 100 * 1000};
+    nanosleep(&ts, NULL);
+    collect_line(ud, line, len);
+}
+
+static void test_slow_consumer_gets_every_line_written_before_exit(void)
+{
+    /* The task is long gone while we are still reading what it left in the pipe; the
+     * drain window must not cut that short. */
+    Lines got = {0};
+    ExecRequest r = base_request("seq 1 2000");
+    r.on_line = collect_line_slowly;
+    r.ud = &got;
+    ExecResult res;
+    CU_ASSERT_EQUAL_FATAL(exec_run(&r, &res), 0);
+    CU_ASSERT_EQUAL(got.n, 2000);
+    ASSERT_STR_EQ(res.last_line, "2000");
+    exec_result_free(&res);
+    lines_free(&got);
+}
+
+static void test_invalid_utf8_and_nul_are_escaped(void)
+{
+    Lines got = {0};
+    ExecRequest r = base_request("printf 'a\\000b\\377\\303\\251\\n'; "
+                                 "head -c 65535 /dev/zero | tr '\\0' x; printf '\\303\\251\\n'");
+    r.on_line = collect_line;
+    r.ud = &got;
+    ExecResult res;
+    CU_ASSERT_EQUAL_FATAL(exec_run(&r, &res), 0);
+    CU_ASSERT_EQUAL_FATAL(got.n, 3);
+    ASSERT_STR_EQ(got.v[0], "a\\x00b\\xff\xc3\xa9"); /* é is valid and kept */
+    /* A split never cuts a character in two: é moves to the next piece whole. */
+    CU_ASSERT_EQUAL(strlen(got.v[1]), EXEC_LINE_MAX - 1);
+    ASSERT_STR_EQ(got.v[2], "\xc3\xa9");
+    exec_result_free(&res);
+    lines_free(&got);
+}
+
 /* ---------------------------------------------------------------- XCom */
 
 static void test_xcom_file_with_a_json_object_is_returned(void)
@@ -681,6 +722,8 @@ static const UnitTest tests[] = {
     UNIT(test_last_line_is_the_last_non_empty_one),
     UNIT(test_registered_secret_is_masked_in_log_and_lines),
     UNIT(test_very_long_line_is_split),
+    UNIT(test_invalid_utf8_and_nul_are_escaped),
+    UNIT(test_slow_consumer_gets_every_line_written_before_exit),
     UNIT(test_xcom_file_with_a_json_object_is_returned),
     UNIT(test_env_replaces_the_environment_unless_append_env),
     UNIT(test_default_cwd_is_a_fresh_folder_removed_afterwards),
