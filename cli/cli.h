@@ -10,6 +10,10 @@ int cmd_dags(GustConfig *cfg, int argc, char **argv);
 int cmd_dags_run(GustConfig *cfg, int argc, char **argv);
 int cmd_tasks(GustConfig *cfg, int argc, char **argv);
 int cmd_standalone(GustConfig *cfg, int argc, char **argv);
+int cmd_scheduler(GustConfig *cfg, int argc, char **argv);   /* cmd_daemons.c */
+int cmd_worker(GustConfig *cfg, int argc, char **argv);
+int cmd_workers(GustConfig *cfg, int argc, char **argv);
+int cmd_ratelimits(GustConfig *cfg, int argc, char **argv);
 
 /* Shared helpers for subcommands. */
 /* 1 if argv[i] is "--output json" / "--output=json" (consumes the value); -1 on a bad value. */

@@ -34,6 +34,10 @@ static void usage(FILE *out)
             "  dags list-runs DAG_ID                   its runs, newest first\n"
             "  tasks states DAG_ID RUN_ID              the task instances of a run\n"
             "  standalone                              scheduler + workers in one process, on SQLite\n"
+            "  scheduler                               DAG processor + scheduler + publisher (distributed)\n"
+            "  worker [-q QUEUES] [-c N]               run task instances from the broker (distributed)\n"
+            "  workers list [--output json]            live workers, from Redis\n"
+            "  ratelimits set|get|list|delete          named global rate limits, in Redis\n"
             "  config show [--output json]             effective settings and where each came from\n"
             "  config get KEY                          one setting's value\n"
             "  db migrate|check|reset --yes            the store's schema (database.url)\n"
@@ -73,6 +77,14 @@ int main(int argc, char **argv)
         rc = cmd_config(cfg, argc - 1, argv + 1);
     } else if (strcmp(cmd, "standalone") == 0) {
         rc = cmd_standalone(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "scheduler") == 0) {
+        rc = cmd_scheduler(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "worker") == 0) {
+        rc = cmd_worker(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "workers") == 0) {
+        rc = cmd_workers(cfg, argc - 1, argv + 1);
+    } else if (strcmp(cmd, "ratelimits") == 0) {
+        rc = cmd_ratelimits(cfg, argc - 1, argv + 1);
     } else if (strcmp(cmd, "tasks") == 0) {
         rc = cmd_tasks(cfg, argc - 1, argv + 1);
     } else if (strcmp(cmd, "db") == 0) {
@@ -84,7 +96,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "pools") == 0) {
         rc = cmd_pools(cfg, argc - 1, argv + 1);
     } else {
-        static const char *const later[] = {"scheduler", "worker", "api", "users"};
+        static const char *const later[] = {"api", "users"};
         int reserved = 0;
         for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) reserved |= strcmp(cmd, later[i]) == 0;
         if (reserved)

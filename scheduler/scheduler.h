@@ -30,6 +30,7 @@ typedef struct SchedOptions {
     int64_t queued_timeout_us;    /* queued longer than this without a claim: publish again */
     int64_t zombie_timeout_us;    /* running without a heartbeat this long: failed (and retried) */
     int create_runs;              /* 0: do not create scheduled runs (dags test) */
+    const char *cluster_url;      /* Redis for worker liveness (zombies); NULL/"": in process */
 } SchedOptions;
 
 void sched_default_options(SchedOptions *o);

@@ -26,6 +26,9 @@ typedef struct WorkerOptions {
     const char *home;          /* logs under <home>/logs, per-try folders under <home>/work */
     const SecretKey *key;      /* decrypts connections for templates and operators */
     int64_t heartbeat_us;      /* how often running tries say they are alive */
+    const char *cluster_url;   /* redis://… for the worker's heartbeat key and rate limits; NULL or
+                                  "" or local://…: in process (standalone) */
+    const char *version;       /* reported in the heartbeat */
     long rlimit_cpu_s, rlimit_as_mb, rlimit_nofile; /* -1: unchanged */
 } WorkerOptions;
 
