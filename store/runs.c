@@ -278,3 +278,27 @@ int store_run_count_running(Store *s, const char *dag_id, int64_t *count)
     StoreParam p[] = {SP_S(dag_id)};
     return store_q_int(s, "SELECT COUNT(*) FROM dag_run WHERE dag_id = ? AND state = 'running'", p, 1, 0, count);
 }
+
+int store_run_get_by_logical(Store *s, const char *dag_id, int64_t logical_date, DagRun *out)
+{
+    StoreParam p[] = {SP_S(dag_id), SP_I(logical_date)};
+    StoreRows *r = store_q(s, "SELECT " RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND logical_date = ?", p, 2);
+    if (!r) return -1;
+    int found = rows_next(r);
+    if (found) read_run(r, out);
+    rows_free(r);
+    return found;
+}
+
+int store_run_list_between(Store *s, const char *dag_id, int64_t from_us, int64_t to_us, DagRun **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    StoreParam p[] = {SP_S(dag_id), SP_I(from_us >= 0 ? from_us : INT64_MIN), SP_I(to_us >= 0 ? to_us : INT64_MAX)};
+    StoreRows *r = store_q(s,
+                           "SELECT " RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND logical_date IS NOT NULL "
+                           "AND logical_date >= ? AND logical_date <= ? ORDER BY logical_date, id",
+                           p, 3);
+    if (!r) return -1;
+    return read_runs(r, out, n);
+}

@@ -82,4 +82,10 @@ int store_run_set_state(Store *s, const char *dag_id, const char *run_id, RunSta
 /* Same, for use inside a transaction; *changed gets 1/0. */
 int store_run_set_state_in_tx(Store *s, const char *dag_id, const char *run_id, RunState to, int *changed);
 
+/* The run of a DAG at a logical date (there is at most one). 1 found, 0 none, -1 error. */
+int store_run_get_by_logical(Store *s, const char *dag_id, int64_t logical_date, DagRun *out);
+/* A DAG's runs whose logical date lies in [from_us, to_us] (-1: unbounded on that side),
+ * oldest first; runs without a logical date are not listed. Free with run_list_free. */
+int store_run_list_between(Store *s, const char *dag_id, int64_t from_us, int64_t to_us, DagRun **out, size_t *n);
+
 #endif

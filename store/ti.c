@@ -596,3 +596,80 @@ int64_t store_ti_next_attempt(Store *s)
                 NULL, 0, -1, &v);
     return v;
 }
+
+/* ---- clearing: Airflow's clear_task_instances, one instance at a time ------------------ */
+
+typedef struct ClearTi {
+    const char *id;
+    TiState from;
+    int try_number;
+    int retries;
+    TiState became;
+    int moved;
+} ClearTi;
+
+static int clear_ti_tx(Store *s, void *ud)
+{
+    ClearTi *c = ud;
+    int64_t n = 0;
+    c->moved = 0;
+    if (c->from == TI_RUNNING) {
+        /* Airflow: a running instance becomes restarting; its try is ended and retried */
+        StoreParam p[] = {SP_S(c->id), SP_I(c->try_number)};
+        if (store_x(s,
+                    "UPDATE task_instance SET state = 'restarting' WHERE id = ? AND try_number = ? AND " GUARD
+                    " = 'running'",
+                    p, 2, &n) != 0)
+            return -1;
+        c->became = TI_RESTARTING;
+    } else {
+        /* none again, with its retries back: max_tries = try_number + retries */
+        const char *tries = c->retries >= 0 ? "try_number + ?"
+                                            : "CASE WHEN max_tries > try_number THEN max_tries ELSE try_number END";
+        StrBuf sql = {0};
+        sb_printf(&sql,
+                  "UPDATE task_instance SET state = NULL, max_tries = %s, next_attempt_at = NULL, hostname = NULL, "
+                  "worker_id = NULL, pid = NULL, start_date = NULL, end_date = NULL, duration = NULL "
+                  "WHERE id = ? AND try_number = ? AND " GUARD " = ?",
+                  tries);
+        StoreParam p[4];
+        int np = 0;
+        if (c->retries >= 0) p[np++] = SP_I(c->retries);
+        p[np++] = SP_S(c->id);
+        p[np++] = SP_I(c->try_number);
+        p[np++] = SP_S(ti_state_name(c->from));
+        int rc = store_x(s, sb_str(&sql), p, np, &n);
+        sb_free(&sql);
+        if (rc != 0) return -1;
+        c->became = TI_NONE;
+        if (n > 0) {
+            /* a queued try that was not claimed yet need not be published any more */
+            StoreParam q[] = {SP_S(c->id)};
+            if (store_x(s, "DELETE FROM outbox WHERE ti_id = ?", q, 1, NULL) != 0) return -1;
+        }
+    }
+    c->moved = n > 0;
+    return c->moved ? store_notify(s, c->id) : 0;
+}
+
+int store_ti_clear_for_rerun(Store *s, const char *id, TiState from, int try_number, int retries, TiState *became)
+{
+    if (from == TI_NONE || from == TI_RESTARTING) {
+        store_set_error(s, "task instance %s is %s: there is nothing to clear", id, ti_state_name(from));
+        return 0;
+    }
+    ClearTi c = {id, from, try_number, retries, TI_NONE, 0};
+    if (store_tx(s, clear_ti_tx, &c) != 0) return -1;
+    if (!c.moved) {
+        TaskInstance t;
+        int found = store_ti_get(s, id, &t);
+        if (found <= 0)
+            store_set_error(s, "task instance %s does not exist", id);
+        else
+            store_set_error(s, "task instance %s (%s) changed meanwhile: it is %s on try %d", id, t.task_id,
+                            ti_state_name(t.state), t.try_number);
+        if (found > 0) ti_clear(&t);
+    }
+    if (became) *became = c.became;
+    return c.moved;
+}

@@ -135,4 +135,16 @@ int store_outbox_take(Store *s, int max, int64_t lease_us, OutboxItem **out, siz
 int store_outbox_done(Store *s, const char *ti_id, int try_number);
 void outbox_free(OutboxItem *items, size_t n);
 
+/* ---- clearing ------------------------------------------------------------------------ */
+
+/* Airflow's clear of one task instance (clear_task_instances), in one transaction (or the
+ * caller's), guarded on the state and try it was read in: a running instance becomes
+ * restarting (its try is to be ended and retried); any other becomes none again, with
+ * max_tries = try_number + retries so that it gets its retries back (retries < 0, when the
+ * task is no longer in the DAG: max(max_tries, try_number)), its dates, next_attempt_at
+ * and worker fields cleared and its outbox rows dropped. Notifies the scheduler.
+ * *became (may be NULL) gets the new state. 1 cleared, 0 refused (it is none or
+ * restarting already, or it moved meanwhile: s->err says so), -1 error. */
+int store_ti_clear_for_rerun(Store *s, const char *id, TiState from, int try_number, int retries, TiState *became);
+
 #endif
