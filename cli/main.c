@@ -9,6 +9,7 @@
 #include "cli/cmd_config.h"
 #include "cli/cmd_store.h"
 #include "core/config.h"
+#include "core/log.h"
 
 #ifndef GUST_VERSION
 #define GUST_VERSION "0.1.0"
@@ -32,7 +33,10 @@ static void usage(FILE *out)
             "  dags trigger DAG_ID [--conf J] [--wait] create a manual run (and follow it)\n"
             "  dags pause|unpause DAG_ID               stop / resume scheduling a DAG\n"
             "  dags list-runs DAG_ID                   its runs, newest first\n"
+            "  dags backfill DAG_ID -s D -e D          runs for the intervals between two dates\n"
             "  tasks states DAG_ID RUN_ID              the task instances of a run\n"
+            "  tasks test DAG_ID TASK_ID [DATE]        run one task in this process, ignoring upstreams\n"
+            "  tasks clear DAG_ID [-t REGEX] [-f] ...  make task instances run again\n"
             "  standalone                              scheduler + workers in one process, on SQLite\n"
             "  scheduler                               DAG processor + scheduler + publisher (distributed)\n"
             "  worker [-q QUEUES] [-c N]               run task instances from the broker (distributed)\n"
@@ -61,6 +65,10 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc;
+    int level = log_level_parse(config_get(cfg, "logging.level"));
+    if (level >= 0) log_set_level((LogLevel)level);
+    const char *fmt = config_get(cfg, "logging.format");
+    log_set_json(fmt && strcmp(fmt, "json") == 0);
     const char *cmd = argc > 1 ? argv[1] : NULL;
     if (!cmd || strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(cmd ? stdout : stderr);

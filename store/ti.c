@@ -395,6 +395,7 @@ int store_ti_heartbeat(Store *s, const char *id, int try_number)
 
 typedef struct Finish {
     SetState st;
+    int restarted; /* the try ended while the instance was restarting: it became up_for_retry */
 } Finish;
 
 static int finish_tx(Store *s, void *ud)
@@ -411,9 +412,24 @@ static int finish_tx(Store *s, void *ud)
                 "SELECT id, try_number, dag_id, run_id, task_id, map_index, ?, max_tries, start_date, ?, "
                 "CASE WHEN start_date IS NULL THEN NULL ELSE ? - start_date END, queued_at, hostname, worker_id, pid, "
                 "queue, pool, pool_slots, priority_weight, operator FROM task_instance "
-                "WHERE id = ? AND try_number = ? AND " GUARD " = 'running'",
+                "WHERE id = ? AND try_number = ? AND " GUARD " IN ('running', 'restarting')",
                 h, 5, NULL) != 0)
         return -1;
+    /* Cleared while it ran (restarting): whatever the try's outcome, the instance runs
+     * again, at once, as Airflow does with a cleared running task. */
+    int64_t restarted = 0;
+    StoreParam r[] = {SP_I(now), SP_I(now), SP_S(f->st.id), SP_I(f->st.try_number)};
+    if (store_x(s,
+                "UPDATE task_instance SET state = 'up_for_retry', next_attempt_at = ?, end_date = ?, "
+                "hostname = NULL, worker_id = NULL, pid = NULL "
+                "WHERE id = ? AND try_number = ? AND " GUARD " = 'restarting'",
+                r, 4, &restarted) != 0)
+        return -1;
+    if (restarted) {
+        f->st.moved = 1;
+        f->restarted = 1;
+        return store_notify(s, f->st.id);
+    }
     if (set_state_sql(s, &f->st) != 0) return -1;
     if (!f->st.moved) return 0;
     return store_notify(s, f->st.id);
@@ -426,7 +442,7 @@ int store_ti_finish(Store *s, const char *id, int try_number, TiState to, int64_
         store_set_error(s, "a try cannot finish as %s", ti_state_name(to));
         return 0;
     }
-    Finish f = {{id, try_number, to, next_attempt_at, 0, 1}};
+    Finish f = {{id, try_number, to, next_attempt_at, 0, 1}, 0};
     if (store_tx(s, finish_tx, &f) != 0) return -1;
     if (!f.st.moved) explain_refusal(s, id, try_number, to);
     return f.st.moved;

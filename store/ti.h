@@ -103,7 +103,8 @@ int store_ti_heartbeat(Store *s, const char *id, int try_number);
 
 /* running → a final state for this try (success, failed, skipped, up_for_retry,
  * up_for_reschedule), recording the try in task_instance_history, in one transaction
- * that also notifies the scheduler. 1 done, 0 refused (the try is not running: it was
+ * that also notifies the scheduler. A try that ends while its instance is restarting
+ * (cleared while it ran) leaves it up_for_retry, due at once, whatever `to` was. 1 done, 0 refused (the try is not running: it was
  * cleared or already finished), -1 error. */
 int store_ti_finish(Store *s, const char *id, int try_number, TiState to, int64_t next_attempt_at);
 

@@ -474,7 +474,28 @@ static void test_hostile_task_ids_round_trip_exactly(Store *s)
     run_clear(&r);
 }
 
+/* Cleared while it ran: the try's end makes the instance run again, whatever its outcome. */
+BOTH_DRIVERS(test_a_try_ending_while_restarting_goes_up_for_retry)
+static void test_a_try_ending_while_restarting_goes_up_for_retry(Store *s)
+{
+    CU_ASSERT_EQUAL_FATAL(make_run(s, "etl", "r", 1, NULL), 1);
+    char *id = ti_id_of(s, "etl", "r", "extract");
+    store_ti_set_state(s, id, -1, TI_SCHEDULED, -1);
+    store_ti_enqueue(s, id, 0);
+    CU_ASSERT_EQUAL(store_ti_claim(s, id, 1, "h", "w", 1), 1);
+    CU_ASSERT_EQUAL(store_ti_set_state(s, id, -1, TI_RESTARTING, -1), 1);
+    CU_ASSERT_EQUAL(store_ti_heartbeat(s, id, 1), 0); /* the worker learns it should stop */
+    CU_ASSERT_EQUAL(store_ti_finish(s, id, 1, TI_SUCCESS, -1), 1);
+    TaskInstance t;
+    store_ti_get(s, id, &t);
+    CU_ASSERT_EQUAL(t.state, TI_UP_FOR_RETRY);
+    CU_ASSERT(t.next_attempt_at > 0 && t.next_attempt_at <= util_now_us());
+    ti_clear(&t);
+    free(id);
+}
+
 static const UnitTest tests[] = {
+    UNIT2(test_a_try_ending_while_restarting_goes_up_for_retry),
     UNIT(test_sequence_survives_a_postgres_restart),
     UNIT2(test_hostile_task_ids_round_trip_exactly),
     UNIT2(test_migrate_is_idempotent_and_check_reports_versions),
