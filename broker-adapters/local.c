@@ -25,6 +25,7 @@ typedef struct LocalItem {
 typedef struct LocalQueue {
     char name[128];
     LocalItem *head;         /* sorted: priority desc, seq asc */
+    LocalItem *tail;         /* the last item: a new message of the lowest priority goes after it */
     size_t len;
     struct LocalQueue *next;
 } LocalQueue;
@@ -95,12 +96,23 @@ static LocalQueue *queue_get(LocalHub *h, const char *name)
 
 static void queue_insert(LocalQueue *q, LocalItem *it)
 {
+    /* the common case, O(1): no higher-or-equal priority item is newer (a fan-out of
+     * thousands of equal-priority messages must not walk the list each time) */
+    if (q->tail && (q->tail->msg.priority > it->msg.priority ||
+                    (q->tail->msg.priority == it->msg.priority && q->tail->seq < it->seq))) {
+        it->next = NULL;
+        q->tail->next = it;
+        q->tail = it;
+        q->len++;
+        return;
+    }
     LocalItem **pp = &q->head;
     while (*pp && ((*pp)->msg.priority > it->msg.priority ||
                    ((*pp)->msg.priority == it->msg.priority && (*pp)->seq < it->seq)))
         pp = &(*pp)->next;
     it->next = *pp;
     *pp = it;
+    if (!it->next) q->tail = it;
     q->len++;
 }
 
@@ -156,6 +168,13 @@ static int local_publish(Broker *br, const BrokerMsg *m)
     queue_insert(queue_get(b->hub, m->queue[0] ? m->queue : "default"), it);
     pthread_cond_broadcast(&b->hub->cv);
     pthread_mutex_unlock(&b->hub->mu);
+    return 0;
+}
+
+/* Every message is in the hub once local_publish returns: all confirmed. */
+static int local_publish_batch(Broker *br, const BrokerMsg *msgs, size_t n, int *confirmed)
+{
+    for (size_t i = 0; i < n; i++) confirmed[i] = local_publish(br, &msgs[i]) == 0;
     return 0;
 }
 
@@ -216,6 +235,7 @@ static int local_next(Broker *br, int timeout_ms, BrokerMsg *out)
         if (q) {
             LocalItem *it = q->head;
             q->head = it->next;
+            if (!q->head) q->tail = NULL;
             q->len--;
             LocalInflight *f = xcalloc(1, sizeof *f);
             f->tag = ++b->hub->next_tag;
@@ -292,13 +312,25 @@ static const char *local_error(Broker *br)
 }
 
 const BrokerAdapter broker_adapter_local = {
-    "local",    local_connect, local_close,  local_declare, local_publish, local_consume,
-    local_set_prefetch, local_next, local_ack, local_reject, local_error,
+    .name = "local",
+    .connect = local_connect,
+    .close = local_close,
+    .declare = local_declare,
+    .publish = local_publish,
+    .publish_batch = local_publish_batch,
+    .consume = local_consume,
+    .set_prefetch = local_set_prefetch,
+    .next = local_next,
+    .ack = local_ack,
+    .reject = local_reject,
+    .last_error = local_error,
 };
 
 const BrokerAdapter *broker_adapter_for_url(const char *url)
 {
-    if (url && strncmp(url, "local://", 8) == 0) return &broker_adapter_local;
+    if (!url) return NULL;
+    if (strncmp(url, "local://", 8) == 0) return &broker_adapter_local;
+    if (strncmp(url, "amqp://", 7) == 0 || strncmp(url, "amqps://", 8) == 0) return &broker_adapter_rabbitmq;
     return NULL;
 }
 
@@ -306,7 +338,8 @@ Broker *broker_connect(const char *url, char *err, size_t errlen)
 {
     const BrokerAdapter *a = broker_adapter_for_url(url);
     if (!a) {
-        snprintf(err, errlen, "broker.url: unsupported scheme in '%.20s' (use local:// or amqp://)", url ? url : "");
+        snprintf(err, errlen, "broker.url: unsupported scheme '%.*s' (use local://, amqp:// or amqps://)",
+                 url ? (int)strcspn(url, ":@") : 0, url ? url : "");
         return NULL;
     }
     return a->connect(url, err, errlen);

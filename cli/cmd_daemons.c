@@ -59,8 +59,13 @@ static char *broker_url(GustConfig *cfg)
 
 static void redact(const char *url, char *out, size_t len)
 {
-    /* scheme://user:****@host... for the start-up summary */
-    const char *at = strchr(url, '@'), *colon = strstr(url, "://");
+    /* scheme://user:****@host... for the start-up summary; the last '@' before the path
+     * ends the credentials, so an unencoded '@' in a password does not leak half of it */
+    const char *colon = strstr(url, "://");
+    const char *path = colon ? strchr(colon + 3, '/') : NULL;
+    const char *at = NULL;
+    for (const char *p = colon ? colon + 3 : url; *p && (!path || p < path); p++)
+        if (*p == '@') at = p;
     if (at && colon) {
         const char *pw = strchr(colon + 3, ':');
         if (pw && pw < at) {
