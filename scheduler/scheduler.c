@@ -26,6 +26,8 @@ struct Scheduler {
     int64_t last_scan;       /* when the DAG folder was last scanned */
     int64_t last_sweep;      /* when the queued/zombie sweeps last ran */
     char *scan_fingerprint;  /* (path, mtime, size) of every DAG file at the last scan */
+    char missing_pool[128];  /* the last pool warned about as missing, and when */
+    int64_t missing_pool_at;
     char err[512];
 };
 
@@ -194,6 +196,57 @@ static int set_ti(RunPass *rp, TaskInstance *ti, TiState to, const char *why)
     return rc;
 }
 
+static int done_ok(TiState st)
+{
+    return st == TI_SUCCESS || st == TI_SKIPPED;
+}
+
+/* depends_on_past (Airflow's PrevDagrunDep, with DagRun.get_previous_dagrun: the run with the
+ * latest logical date before this one's): 1 when this task may run, 0 to wait. The first run
+ * (no earlier run, or a run without a logical date) passes; a previous run without this task
+ * waits, as Airflow does unless ignore_first_depends_on_past; otherwise the task's instance
+ * in the previous run must be success or skipped and, with wait_for_downstream, so must the
+ * instances of its direct downstream tasks there.
+ * Added with the tests of tests/cli/run_dags.sh: depends_on_past was loaded but never checked. */
+static int past_depends_met(Scheduler *s, const Dag *d, const DagTask *t, const DagRun *run, const char **why)
+{
+    if (!t->depends_on_past || run->logical_date < 0) return 1;
+    DagRun *runs;
+    size_t n;
+    if (store_run_list_between(s->store, run->dag_id, -1, run->logical_date - 1, &runs, &n) != 0) return 0;
+    int met = 1;
+    if (n > 0) {
+        const DagRun *prev = &runs[n - 1]; /* ascending by logical date */
+        TaskInstance pti;
+        int found = store_ti_get_by_key(s->store, prev->dag_id, prev->run_id, t->task_id, -1, &pti);
+        if (found != 1) {
+            met = 0;
+            *why = "depends_on_past: the previous run has not run this task";
+        } else {
+            if (!done_ok(pti.state)) {
+                met = 0;
+                *why = "depends_on_past: the task did not succeed in the previous run";
+            }
+            ti_clear(&pti);
+        }
+        for (size_t i = 0; met && t->wait_for_downstream && i < d->n_tasks; i++) {
+            const DagTask *x = d->tasks[i];
+            int is_down = 0;
+            for (size_t u = 0; u < x->n_upstream; u++) is_down |= strcmp(x->upstream[u], t->task_id) == 0;
+            if (!is_down) continue;
+            if (store_ti_get_by_key(s->store, prev->dag_id, prev->run_id, x->task_id, -1, &pti) == 1) {
+                if (!done_ok(pti.state)) {
+                    met = 0;
+                    *why = "wait_for_downstream: a downstream task of the previous run has not succeeded";
+                }
+                ti_clear(&pti);
+            }
+        }
+    }
+    run_list_free(runs, n);
+    return met;
+}
+
 /* Move one run's task instances along; then decide the run. */
 static int examine_run(RunPass *rp, DagRun *run)
 {
@@ -250,6 +303,12 @@ static int examine_run(RunPass *rp, DagRun *run)
             free(up);
             const char *why = NULL;
             RuleDecision dec = rules_evaluate(t->trigger_rule, &c, &why);
+            /* Airflow evaluates every dependency: the trigger rule may skip or fail the task
+             * whatever the past did; running also needs the past */
+            if (dec == RULE_RUN && !past_depends_met(s, d, t, run, &why)) {
+                log_debug("scheduler", "dag=%s run=%s task=%s: waits (%s)", ti->dag_id, ti->run_id, ti->task_id, why);
+                continue;
+            }
             int r = 0;
             if (dec == RULE_RUN) r = set_ti(rp, ti, TI_SCHEDULED, why);
             else if (dec == RULE_SKIP) r = set_ti(rp, ti, TI_SKIPPED, why);
@@ -332,7 +391,18 @@ static int enqueue_scheduled(Scheduler *s)
         if (p == np) {
             util_strlcpy(pools[p].name, ti->pool, sizeof pools[p].name);
             int running = 0, q = 0, open = 0;
-            if (store_pool_usage(s->store, ti->pool, &running, &q, &open) != 0) open = 0;
+            if (store_pool_usage(s->store, ti->pool, &running, &q, &open) != 0) {
+                open = 0;
+                /* Airflow's scheduler warns too ("Tasks using non-existent pool ... will not be
+                 * scheduled"); once a minute per pool, or the loop would flood the log */
+                int64_t now = util_now_us();
+                if (strcmp(s->missing_pool, ti->pool) != 0 || now - s->missing_pool_at > 60LL * 1000000) {
+                    log_warn("scheduler", "dag=%s task=%s: pool '%s' does not exist (gust pools set %s SLOTS): "
+                             "its tasks are not scheduled", ti->dag_id, ti->task_id, ti->pool, ti->pool);
+                    util_strlcpy(s->missing_pool, ti->pool, sizeof s->missing_pool);
+                    s->missing_pool_at = now;
+                }
+            }
             pools[p].open = open;
             np++;
         }
@@ -343,6 +413,14 @@ static int enqueue_scheduled(Scheduler *s)
             StoreDag sd;
             int limit = s->opt.max_active_tasks;
             if (store_dag_get(s->store, ti->dag_id, &sd) == 1) {
+                /* Fix: the DAG's own max_active_tasks (read from its latest version, as
+                 * Airflow's scheduler does) wins over core.max_active_tasks_per_dag; it used
+                 * to be ignored. */
+                char err[256];
+                const Dag *d = sd.latest_version_id
+                                   ? dagcache_get(s->cache, s->store, sd.latest_version_id, err, sizeof err)
+                                   : NULL;
+                if (d && d->max_active_tasks > 0) limit = d->max_active_tasks;
                 if (sd.is_paused) limit = 0; /* a paused DAG's scheduled tasks wait */
                 store_dag_clear(&sd);
             }
@@ -415,8 +493,19 @@ static void sweep(Scheduler *s, int64_t now)
             char err[128];
             if (z[i].dag_version_id) d = dagcache_get(s->cache, s->store, z[i].dag_version_id, err, sizeof err);
             const DagTask *t = d ? dag_find_task(d, z[i].task_id) : NULL;
+            /* Fix: the jitter hashes Airflow's "dag_id#task_id#logical_date" key, as the worker's
+             * retries do (runtry.c), not the task instance's id, so a zombie's backoff is the
+             * one Airflow computes for that try. */
+            char key[512];
+            DagRun run;
+            int64_t logical = RULES_NO_DATE;
+            if (store_run_get(s->store, z[i].dag_id, z[i].run_id, &run) == 1) {
+                if (run.logical_date >= 0) logical = run.logical_date;
+                run_clear(&run);
+            }
+            rules_jitter_key(key, sizeof key, z[i].dag_id, z[i].task_id, logical);
             at = now + (t ? rules_retry_delay_us(t->retry_delay_us, t->retry_exponential_backoff,
-                                                  t->max_retry_delay_us, z[i].try_number, z[i].id)
+                                                  t->max_retry_delay_us, z[i].try_number, key)
                           : 300LL * 1000000);
         }
         int rc = store_ti_finish(s->store, z[i].id, z[i].try_number, retry ? TI_UP_FOR_RETRY : TI_FAILED, at);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/duration.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/util.h"
@@ -129,10 +130,18 @@ static int arg_bool(const Try *t, const char *k, int dflt)
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
 
-static double arg_num(const Try *t, const char *k, double dflt)
+/* An operator field of type duration (delta, execution_delta, poke_interval), as the DAG file
+ * wrote it: a number of seconds or a string such as "2s" or "1h30m" (the loader checked it
+ * with the same parser). Fix: these used to be read as plain numbers, so a string counted as 0:
+ * `delta: 2s` made time_delta_sensor succeed at once. */
+static int64_t arg_duration_us(const Try *t, const char *k, int64_t dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(t->args, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+    if (cJSON_IsNumber(v)) return (int64_t)(v->valuedouble * 1e6);
+    int64_t us;
+    char err[256];
+    if (cJSON_IsString(v) && duration_parse(v->valuestring, &us, err, sizeof err) == 0) return us;
+    return dflt;
 }
 
 static void push_xcom(Try *t, const char *key, const char *json)
@@ -150,14 +159,43 @@ static void push_string_xcom(Try *t, const char *key, const char *s)
     cJSON_Delete(v);
 }
 
+typedef struct SkipSet {
+    Try *t;
+    const char **ids;  /* task ids to skip */
+    size_t n;
+    char *done;        /* done[i]: ids[i] was skipped by this transaction */
+} SkipSet;
+
+static int skip_tx(Store *s, void *ud)
+{
+    SkipSet *k = ud;
+    for (size_t i = 0; i < k->n; i++) {
+        k->done[i] = 0; /* the transaction may run again */
+        TaskInstance ti;
+        int found = store_ti_get_by_key(s, k->t->ti.dag_id, k->t->ti.run_id, k->ids[i], -1, &ti);
+        if (found < 0) return -1;
+        if (found == 0) continue;
+        int rc = store_ti_set_state(s, ti.id, -1, TI_SKIPPED, -1);
+        ti_clear(&ti);
+        if (rc < 0) return -1;
+        k->done[i] = rc == 1;
+    }
+    return 0;
+}
+
 /* Skip the direct downstream of this task that are not in `keep` (branching), or every task
- * downstream of it (short circuit), when they have not started. */
+ * downstream of it (short circuit), when they have not started.
+ * Fix: the tasks are skipped in one transaction, as Airflow's SkipMixin does in one UPDATE.
+ * One at a time, the scheduler could see the first skipped before the next one was, and
+ * start that one by its trigger rule (an all_done task after a short circuit ran). */
 static void skip_downstream(Try *t, char **keep, size_t n_keep, int transitive)
 {
     const Dag *d = t->dag;
-    char **todo = xcalloc(d->n_tasks + 1, sizeof *todo);
+    const char **todo = xcalloc(d->n_tasks + 1, sizeof *todo);
     size_t n_todo = 0;
     todo[n_todo++] = t->task->task_id;
+    const char **skip = xcalloc(d->n_tasks + 1, sizeof *skip);
+    size_t n_skip = 0;
     for (size_t k = 0; k < n_todo; k++) {
         for (size_t i = 0; i < d->n_tasks; i++) {
             const DagTask *x = d->tasks[i];
@@ -167,16 +205,22 @@ static void skip_downstream(Try *t, char **keep, size_t n_keep, int transitive)
             int kept = 0;
             for (size_t j = 0; j < n_keep; j++) kept |= strcmp(keep[j], x->task_id) == 0 || strcmp(keep[j], x->name) == 0;
             if (kept) continue;
-            TaskInstance ti;
-            if (store_ti_get_by_key(t->store, t->ti.dag_id, t->ti.run_id, x->task_id, -1, &ti) == 1) {
-                if (store_ti_set_state(t->store, ti.id, -1, TI_SKIPPED, -1) == 1) trylog(t, "skipped %s", x->task_id);
-                ti_clear(&ti);
-            }
             int seen = 0;
+            for (size_t j = 0; j < n_skip; j++) seen |= strcmp(skip[j], x->task_id) == 0;
+            if (!seen && n_skip < d->n_tasks) skip[n_skip++] = x->task_id;
+            seen = 0;
             for (size_t j = 0; j < n_todo; j++) seen |= strcmp(todo[j], x->task_id) == 0;
             if (transitive && !seen && n_todo < d->n_tasks) todo[n_todo++] = x->task_id;
         }
     }
+    SkipSet set = {t, skip, n_skip, xcalloc(n_skip + 1, 1)};
+    if (n_skip && store_tx(t->store, skip_tx, &set) != 0)
+        trylog(t, "cannot skip downstream tasks: %s", store_last_error(t->store));
+    else
+        for (size_t i = 0; i < n_skip; i++)
+            if (set.done[i]) trylog(t, "skipped %s", skip[i]);
+    free(set.done);
+    free(skip);
     free(todo);
 }
 
@@ -350,14 +394,14 @@ static int poke(Try *t)
         return found;
     }
     if (strcmp(op, "time_delta_sensor") == 0) {
-        int64_t delta = (int64_t)(arg_num(t, "delta", 0) * 1e6);
+        int64_t delta = arg_duration_us(t, "delta", 0);
         int64_t end = t->run.data_interval_end >= 0 ? t->run.data_interval_end : try_context_logical(&t->ctx);
         return util_now_us() >= end + delta;
     }
     if (strcmp(op, "external_task_sensor") == 0) {
         const char *ext_dag = arg_str(t, "external_dag_id", "");
         const char *ext_task = arg_str(t, "external_task_id", NULL);
-        int64_t when = try_context_logical(&t->ctx) - (int64_t)(arg_num(t, "execution_delta", 0) * 1e6);
+        int64_t when = try_context_logical(&t->ctx) - arg_duration_us(t, "execution_delta", 0);
         DagRun *runs;
         size_t n;
         if (store_run_list(t->store, ext_dag, 0, &runs, &n) != 0) return 0;
@@ -466,7 +510,7 @@ static TryEnd run_trigger(Try *t)
         snprintf(t->why, sizeof t->why, "triggered %s", made);
         return END_SUCCESS;
     }
-    int64_t interval = (int64_t)(arg_num(t, "poke_interval", 60) * 1e6);
+    int64_t interval = arg_duration_us(t, "poke_interval", 60LL * 1000000);
     for (;;) {
         DagRun r;
         if (store_run_get(t->store, target, made, &r) == 1) {
@@ -558,7 +602,10 @@ int worker_run_try(Store *store, DagCache *cache, const WorkerOptions *opt, cons
         if (t.task && rules_should_retry(t.ti.try_number, t.ti.max_tries)) {
             to = TI_UP_FOR_RETRY;
             char key[512];
-            rules_jitter_key(key, sizeof key, t.ti.dag_id, t.ti.task_id, try_context_logical(&t.ctx));
+            /* Airflow hashes str(self.logical_date): "None" for a run without one (Airflow 3),
+             * not the run_after that try_context_logical falls back to for templates */
+            rules_jitter_key(key, sizeof key, t.ti.dag_id, t.ti.task_id,
+                             t.run.logical_date >= 0 ? t.run.logical_date : RULES_NO_DATE);
             at = util_now_us() + rules_retry_delay_us(t.task->retry_delay_us, t.task->retry_exponential_backoff,
                                                       t.task->max_retry_delay_us, t.ti.try_number, key);
         }
