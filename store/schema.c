@@ -207,10 +207,19 @@ static const char *const V1[] = {
     NULL,
 };
 
+/* A sensor in reschedule mode frees its slot between pokes and keeps its try (as Airflow
+ * does); its timeout counts from the first poke, which therefore has to be remembered across
+ * claims (Airflow keeps a task_reschedule table for this). */
+static const char *const V2[] = {
+    "ALTER TABLE task_instance ADD COLUMN first_poke_at BIGINT",
+    NULL,
+};
+
 static const Migration MIGRATIONS[] = {
     {1, "initial schema: DAGs, versions, runs, task instances, XComs, variables, connections, pools, logs, "
         "import errors, event log, assets, outbox",
      V1},
+    {2, "task_instance.first_poke_at: reschedule-mode sensors time out from their first poke", V2},
 };
 
 const Migration *schema_migrations(int *n)

@@ -100,7 +100,7 @@ void ti_list_free(TaskInstance *list, size_t n)
 #define TI_COLUMNS                                                                                            \
     "id, dag_id, run_id, task_id, map_index, state, try_number, max_tries, start_date, end_date, duration, " \
     "queued_at, scheduled_at, next_attempt_at, last_heartbeat_at, hostname, worker_id, pid, queue, pool, "   \
-    "pool_slots, priority_weight, operator, dag_version_id"
+    "pool_slots, priority_weight, operator, dag_version_id, first_poke_at"
 
 static int64_t opt_int(StoreRows *r, int c)
 {
@@ -140,6 +140,7 @@ static void read_ti(StoreRows *r, TaskInstance *t)
     t->priority_weight = (int)rows_int(r, 21);
     t->operator_name = opt_str(r, 22);
     t->dag_version_id = opt_str(r, 23);
+    t->first_poke_at = opt_int(r, 24);
 }
 
 int store_ti_insert(Store *s, const char *dag_id, const char *run_id, const char *dag_version_id,
@@ -268,7 +269,7 @@ static int set_state_sql(Store *s, SetState *st)
     case TI_NONE:
         /* cleared: the next try starts from scratch */
         sb_append(&sql, ", next_attempt_at = NULL, hostname = NULL, worker_id = NULL, pid = NULL, "
-                        "start_date = NULL, end_date = NULL, duration = NULL");
+                        "start_date = NULL, end_date = NULL, duration = NULL, first_poke_at = NULL");
         break;
     default:
         if (ti_state_is_finished(st->to)) {
@@ -359,13 +360,13 @@ static int claim_tx(Store *s, void *ud)
 {
     Claim *c = ud;
     int64_t now = util_now_us(), n = 0;
-    StoreParam p[] = {SP_I(now), SP_I(now), SP_S(c->hostname), SP_S(c->worker_id), SP_I(c->pid),
+    StoreParam p[] = {SP_I(now), SP_I(now), SP_S(c->hostname), SP_S(c->worker_id), SP_I(c->pid), SP_I(now),
                       SP_S(c->id), SP_I(c->try_number)};
     if (store_x(s,
                 "UPDATE task_instance SET state = 'running', start_date = ?, last_heartbeat_at = ?, hostname = ?, "
-                "worker_id = ?, pid = ?, end_date = NULL, duration = NULL "
+                "worker_id = ?, pid = ?, end_date = NULL, duration = NULL, first_poke_at = COALESCE(first_poke_at, ?) "
                 "WHERE id = ? AND try_number = ? AND " GUARD " = 'queued'",
-                p, 7, &n) != 0)
+                p, 8, &n) != 0)
         return -1;
     c->won = n > 0;
     if (!c->won) return 0;
@@ -401,6 +402,21 @@ typedef struct Finish {
 static int finish_tx(Store *s, void *ud)
 {
     Finish *f = ud;
+    if (f->st.to == TI_UP_FOR_RESCHEDULE) {
+        /* the try goes on at the next poke: no history row, same try number once queued */
+        int64_t n = 0, now0 = util_now_us();
+        StoreParam r0[] = {f->st.next_attempt_at >= 0 ? SP_I(f->st.next_attempt_at) : SP_NIL, SP_I(now0),
+                           SP_S(f->st.id), SP_I(f->st.try_number)};
+        if (store_x(s,
+                    "UPDATE task_instance SET state = 'up_for_reschedule', next_attempt_at = ?, end_date = ?, "
+                    "try_number = try_number - 1, hostname = NULL, worker_id = NULL, pid = NULL "
+                    "WHERE id = ? AND try_number = ? AND " GUARD " = 'running'",
+                    r0, 4, &n) != 0)
+            return -1;
+        f->st.moved = n > 0;
+        if (n > 0) return store_notify(s, f->st.id);
+        /* not running (restarting?): fall through to the general path */
+    }
     /* the history row is written first, from the row as it stands, so it records the try
      * that ends; the guarded UPDATE below decides whether it really ends */
     int64_t now = util_now_us();
@@ -432,6 +448,8 @@ static int finish_tx(Store *s, void *ud)
     }
     if (set_state_sql(s, &f->st) != 0) return -1;
     if (!f->st.moved) return 0;
+    StoreParam c[] = {SP_S(f->st.id)};
+    if (store_x(s, "UPDATE task_instance SET first_poke_at = NULL WHERE id = ?", c, 1, NULL) != 0) return -1;
     return store_notify(s, f->st.id);
 }
 

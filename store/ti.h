@@ -55,6 +55,7 @@ typedef struct TaskInstance {
     int priority_weight;
     char *operator_name;
     char *dag_version_id;
+    int64_t first_poke_at;     /* reschedule-mode sensors: when the current try first ran; -1 */
 } TaskInstance;
 
 void ti_clear(TaskInstance *t);                  /* frees the strings inside */
@@ -102,7 +103,9 @@ int store_ti_claim(Store *s, const char *id, int try_number, const char *hostnam
 int store_ti_heartbeat(Store *s, const char *id, int try_number);
 
 /* running → a final state for this try (success, failed, skipped, up_for_retry,
- * up_for_reschedule), recording the try in task_instance_history, in one transaction
+ * up_for_reschedule), recording the try in task_instance_history (except a reschedule,
+ * which keeps the try: try_number goes back one so that queueing it again resumes the same
+ * try, and first_poke_at stays), in one transaction
  * that also notifies the scheduler. A try that ends while its instance is restarting
  * (cleared while it ran) leaves it up_for_retry, due at once, whatever `to` was. 1 done, 0 refused (the try is not running: it was
  * cleared or already finished), -1 error. */

@@ -443,8 +443,8 @@ static int poke(Try *t)
 static TryEnd run_sensor(Try *t)
 {
     int64_t started = t->ti.start_date > 0 ? t->ti.start_date : util_now_us();
-    /* reschedule mode frees the slot between pokes, so its clock starts with the run */
-    if (t->task->mode == SENSOR_RESCHEDULE && t->run.start_date > 0) started = t->run.start_date;
+    /* reschedule mode frees the slot between pokes: its clock starts at the first poke of the try */
+    if (t->task->mode == SENSOR_RESCHEDULE && t->ti.first_poke_at > 0) started = t->ti.first_poke_at;
     for (int n = 0;; n++) {
         int r = poke(t);
         if (r > 0) {
