@@ -29,6 +29,7 @@
 #include "core/util.h"
 #include "scheduler/scheduler.h"
 #include "store/dags.h"
+#include "store/kv.h"
 #include "store/runs.h"
 #include "store/ti.h"
 #include "store/xcom.h"
@@ -347,6 +348,21 @@ static int parse_logical(const char *s, int64_t *out)
 /* Where `dags test`, `tasks test` and `dags backfill` keep their state: the configured
  * store when database.url is set, else a throw-away SQLite store in a new folder under
  * /tmp (its path in tmp, which must hold 32 bytes; removed by throwaway_remove). */
+/* A throw-away store has no pools but default_pool: create the ones the DAG names (128
+ * slots, as default_pool), so that `dags test` runs a DAG written for a real deployment
+ * instead of waiting forever for a pool nobody will create. */
+static void ensure_pools(Store *s, const Dag *d)
+{
+    for (size_t i = 0; i < d->n_tasks; i++) {
+        const char *pool = d->tasks[i]->pool;
+        if (!pool || strcmp(pool, "default_pool") == 0) continue;
+        int missing = 0;
+        StorePool *p = store_pool_get(s, pool, &missing);
+        if (p) store_pool_free(p);
+        else if (missing) store_pool_set(s, pool, 128, "created by gust dags test", NULL);
+    }
+}
+
 static char *runner_store_url(GustConfig *cfg, const char *cmd, char *tmp, int *throwaway)
 {
     *throwaway = config_source_kind(cfg, "database.url") == CONFIG_SRC_DEFAULT;
@@ -446,6 +462,7 @@ static int dags_test(GustConfig *cfg, int argc, char **argv)
         char version[33];
         int was_paused = 0;
         if (runner_prepare_dag(rt.store, cfg, "dags test", d, 1, version, &was_paused) == 0) {
+            if (throwaway) ensure_pools(rt.store, d);
             char run_id[160];
             int made = sched_create_run(rt.store, d, version, "manual", NULL, logical, logical, logical, NULL,
                                         "dags test", run_id, sizeof run_id);
