@@ -306,7 +306,7 @@ int dagbag_load_path(DagBag *b, const char *path, const DagLoadOptions *opt)
     for (size_t l = strlen(dir); l > 1 && dir[l - 1] == '/'; l--) dir[l - 1] = '\0';
     collect(dir, &paths, &n, 0);
     free(dir);
-    qsort(paths, n, sizeof *paths, cmp_str);
+    if (n) qsort(paths, n, sizeof *paths, cmp_str);
     int added = 0;
     for (size_t i = 0; i < n; i++) {
         added += load_file(b, paths[i], opt, opt && opt->root ? opt->root : path);

@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "scheduler/rules.h"
 #include "store/dags.h"
+#include "cluster/cluster.h"
 #include "store/kv.h"
 #include "store/runs.h"
 #include "store/ti.h"
@@ -26,6 +27,7 @@ struct Scheduler {
     int64_t last_scan;       /* when the DAG folder was last scanned */
     int64_t last_sweep;      /* when the queued/zombie sweeps last ran */
     char *scan_fingerprint;  /* (path, mtime, size) of every DAG file at the last scan */
+    ClusterConn *cluster;    /* worker liveness (Redis, or in process); NULL if unreachable */
     char missing_pool[128];  /* the last pool warned about as missing, and when */
     int64_t missing_pool_at;
     char err[512];
@@ -53,6 +55,9 @@ Scheduler *sched_new(Store *store, Broker *broker, DagCache *cache, const SchedO
     s->broker = broker;
     s->cache = cache;
     s->opt = *opt;
+    char err[256];
+    s->cluster = cluster_connect(opt->cluster_url ? opt->cluster_url : "", err, sizeof err);
+    if (!s->cluster) log_warn("scheduler", "%s: no zombie will be declared until it answers", err);
     return s;
 }
 
@@ -60,6 +65,7 @@ void sched_free(Scheduler *s)
 {
     if (!s) return;
     free(s->scan_fingerprint);
+    cluster_close(s->cluster);
     free(s);
 }
 
@@ -138,7 +144,7 @@ static int create_due_runs(Scheduler *s, int64_t now, int64_t *next)
             int64_t active = 0;
             store_run_count_active(s->store, d->dag_id, &active);
             if (active >= max_runs) {
-                create_after = now; /* look again when a run finishes */
+                create_after = NEVER; /* a finishing run sets it back to now (examine_run) */
                 break;
             }
             int64_t logical = k == SCHEDULE_CRON_TRIGGER ? di.run_after : di.start;
@@ -326,6 +332,12 @@ static int examine_run(RunPass *rp, DagRun *run)
         }
         int timed_out = d->dagrun_timeout_us > 0 && run->start_date > 0 &&
                         rp->now - run->start_date > d->dagrun_timeout_us;
+        if (timed_out && !all_done) {
+            /* Airflow: a run past dagrun_timeout fails and its unfinished tasks are skipped
+             * (a running one learns it from its heartbeat and is stopped) */
+            for (size_t i = 0; i < n && rc == 0; i++)
+                if (!ti_state_is_finished(tis[i].state) && set_ti(rp, &tis[i], TI_SKIPPED, "dagrun_timeout") < 0) rc = -1;
+        }
         if (all_done || timed_out) {
             RunState to = (failed || timed_out) ? RUN_FAILED : RUN_SUCCESS;
             int changed;
@@ -449,28 +461,39 @@ int sched_publish(Scheduler *s)
 {
     if (!s->broker) return 0;
     int published = 0;
+    enum { BATCH = 256 };
     for (;;) {
         OutboxItem *items;
         size_t n;
-        if (store_outbox_take(s->store, 256, 30LL * 1000000, &items, &n) != 0) return -1;
+        if (store_outbox_take(s->store, BATCH, 30LL * 1000000, &items, &n) != 0) return -1;
+        if (n == 0) {
+            free(items);
+            break;
+        }
+        /* one batch, then its confirms: the broker's round trip is paid once per batch */
+        BrokerMsg *ms = xcalloc(n, sizeof *ms);
+        int *confirmed = xcalloc(n, sizeof *confirmed);
         for (size_t i = 0; i < n; i++) {
-            BrokerMsg m;
-            memset(&m, 0, sizeof m);
-            util_strlcpy(m.ti_id, items[i].ti_id, sizeof m.ti_id);
-            m.try_number = items[i].try_number;
-            util_strlcpy(m.queue, items[i].queue, sizeof m.queue);
-            m.priority = items[i].priority;
-            if (broker_publish(s->broker, &m) != 0) {
-                /* the lease runs out and the row is taken again: nothing is lost */
-                log_warn("publisher", "ti=%s try=%d: publish failed: %s", m.ti_id, m.try_number,
-                         broker_error(s->broker));
-                break;
-            }
+            util_strlcpy(ms[i].ti_id, items[i].ti_id, sizeof ms[i].ti_id);
+            ms[i].try_number = items[i].try_number;
+            util_strlcpy(ms[i].queue, items[i].queue, sizeof ms[i].queue);
+            ms[i].priority = items[i].priority;
+        }
+        if (broker_publish_batch(s->broker, ms, n, confirmed) != 0)
+            log_warn("publisher", "%s (unconfirmed messages are published again when their lease ends)",
+                     broker_error(s->broker));
+        size_t ok = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!confirmed[i]) continue;
+            /* only a confirmed message lets its outbox row go (invariant 3) */
             store_outbox_done(s->store, items[i].ti_id, items[i].try_number);
             published++;
+            ok++;
         }
+        free(ms);
+        free(confirmed);
         outbox_free(items, n);
-        if (n < 256) break;
+        if (ok < n || n < BATCH) break;
     }
     return published;
 }
@@ -485,7 +508,22 @@ static void sweep(Scheduler *s, int64_t now)
     TaskInstance *z;
     size_t n;
     if (store_ti_list_zombies(s->store, now - s->opt.zombie_timeout_us, &z, &n) != 0) return;
+    if (n && !s->cluster) {
+        char err[256];
+        s->cluster = cluster_connect(s->opt.cluster_url ? s->opt.cluster_url : "", err, sizeof err);
+    }
     for (size_t i = 0; i < n; i++) {
+        /* the worker's key in Redis is the word on liveness: a worker that still beats is only
+         * slow to write to the store; and a scheduler that cannot ask declares no zombies */
+        int alive = z[i].worker_id && s->cluster ? cluster_worker_alive(s->cluster, z[i].worker_id) : -1;
+        if (alive != 0) {
+            if (alive < 0 && s->cluster)
+                log_warn("scheduler", "cannot check worker %s (%s): declaring no zombies", z[i].worker_id,
+                         cluster_error(s->cluster));
+            if (alive < 0 && !s->cluster) log_warn("scheduler", "no cluster connection: declaring no zombies");
+            if (alive < 0) break;
+            continue;
+        }
         int retry = rules_should_retry(z[i].try_number, z[i].max_tries);
         int64_t at = -1;
         if (retry) {

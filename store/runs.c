@@ -45,7 +45,9 @@ void run_id_make(const char *run_type, int64_t logical_date, char *out, size_t o
 {
     char ts[48];
     if (logical_date < 0) logical_date = util_now_us();
-    time_format_iso(logical_date, 0, ts, sizeof ts);
+    /* Python's isoformat: microseconds only when there are some, so two manual triggers in
+     * the same second get different ids */
+    time_format_iso(logical_date, logical_date % 1000000 != 0, ts, sizeof ts);
     /* Airflow writes the offset as +00:00 */
     size_t l = strlen(ts);
     if (l && ts[l - 1] == 'Z') snprintf(ts + l - 1, sizeof ts - (l - 1), "+00:00");

@@ -554,11 +554,14 @@ static int read_ti_list(StoreRows *r, TaskInstance **out, size_t *n)
 
 int store_ti_list_scheduled(Store *s, int limit, TaskInstance **out, size_t *n)
 {
-    StoreParam p[] = {SP_I(limit)};
+    StoreParam p[] = {SP_I(util_now_us()), SP_I(limit)};
     StoreRows *r = store_q(s,
                            "SELECT " TI_COLUMNS " FROM task_instance WHERE state = 'scheduled' "
+                           "AND EXISTS (SELECT 1 FROM dag_run r WHERE r.dag_id = task_instance.dag_id "
+                           "AND r.run_id = task_instance.run_id AND r.state = 'running') "
+                           "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
                            "ORDER BY priority_weight DESC, scheduled_at, id LIMIT ?",
-                           p, 1);
+                           p, 2);
     if (!r) {
         *out = NULL;
         *n = 0;
@@ -611,7 +614,7 @@ int store_ti_list_zombies(Store *s, int64_t before, TaskInstance **out, size_t *
 {
     StoreParam p[] = {SP_I(before)};
     StoreRows *r = store_q(s,
-                           "SELECT " TI_COLUMNS " FROM task_instance WHERE state = 'running' "
+                           "SELECT " TI_COLUMNS " FROM task_instance WHERE state IN ('running', 'restarting') "
                            "AND COALESCE(last_heartbeat_at, start_date, 0) < ?",
                            p, 1);
     if (!r) {
@@ -626,7 +629,8 @@ int64_t store_ti_next_attempt(Store *s)
 {
     int64_t v = -1;
     store_q_int(s,
-                "SELECT MIN(next_attempt_at) FROM task_instance WHERE state IN ('up_for_retry', 'up_for_reschedule')",
+                "SELECT MIN(next_attempt_at) FROM task_instance "
+                "WHERE state IN ('up_for_retry', 'up_for_reschedule', 'scheduled')",
                 NULL, 0, -1, &v);
     return v;
 }
@@ -706,4 +710,36 @@ int store_ti_clear_for_rerun(Store *s, const char *id, TiState from, int try_num
     }
     if (became) *became = c.became;
     return c.moved;
+}
+
+typedef struct Defer {
+    const char *id;
+    int try_number;
+    int64_t at;
+    int moved;
+} Defer;
+
+static int defer_tx(Store *s, void *ud)
+{
+    Defer *d = ud;
+    int64_t n = 0;
+    StoreParam p[] = {SP_I(d->at), SP_S(d->id), SP_I(d->try_number)};
+    if (store_x(s,
+                "UPDATE task_instance SET state = 'scheduled', next_attempt_at = ?, try_number = try_number - 1 "
+                "WHERE id = ? AND try_number = ? AND " GUARD " = 'queued'",
+                p, 3, &n) != 0)
+        return -1;
+    d->moved = n > 0;
+    if (!d->moved) return 0;
+    StoreParam q[] = {SP_S(d->id), SP_I(d->try_number)};
+    if (store_x(s, "DELETE FROM outbox WHERE ti_id = ? AND try_number = ?", q, 2, NULL) != 0) return -1;
+    return store_notify(s, d->id);
+}
+
+int store_ti_defer(Store *s, const char *id, int try_number, int64_t next_attempt_at)
+{
+    Defer d = {id, try_number, next_attempt_at, 0};
+    if (store_tx(s, defer_tx, &d) != 0) return -1;
+    if (!d.moved) explain_refusal(s, id, try_number, TI_SCHEDULED);
+    return d.moved;
 }

@@ -99,6 +99,11 @@ int store_ti_enqueue(Store *s, const char *id, int priority);
  * 1 won, 0 lost (another worker has it, or it was cleared), -1 error. */
 int store_ti_claim(Store *s, const char *id, int try_number, const char *hostname, const char *worker_id, int pid);
 
+/* Hand a queued try back without running it (a rate limit said "not yet"): queued →
+ * scheduled, due at next_attempt_at, try_number back one so the try is not consumed.
+ * 1 deferred, 0 refused, -1 error. */
+int store_ti_defer(Store *s, const char *id, int try_number, int64_t next_attempt_at);
+
 /* A running try says it is alive. 1 ok, 0 the try is no longer running here. */
 int store_ti_heartbeat(Store *s, const char *id, int try_number);
 
@@ -111,14 +116,15 @@ int store_ti_heartbeat(Store *s, const char *id, int try_number);
  * cleared or already finished), -1 error. */
 int store_ti_finish(Store *s, const char *id, int try_number, TiState to, int64_t next_attempt_at);
 
-/* Scheduled instances, highest priority first, oldest first (at most limit). */
+/* Scheduled instances of running runs that are due (not deferred past now), highest
+ * priority first, oldest first (at most limit). */
 int store_ti_list_scheduled(Store *s, int limit, TaskInstance **out, size_t *n);
 /* Queued + running instances, of one DAG (dag_id) or of all (NULL). */
 int store_ti_count_active(Store *s, const char *dag_id, int64_t *count);
 /* Instances queued before `before` and still unclaimed: put them back in the outbox (and
  * stamp queued_at again so the next sweep waits another timeout). Returns how many. */
 int store_ti_requeue_stale(Store *s, int64_t before);
-/* Running instances whose last heartbeat is older than `before` (their worker is gone). */
+/* Running (or restarting) instances whose last heartbeat is older than `before`. */
 int store_ti_list_zombies(Store *s, int64_t before, TaskInstance **out, size_t *n);
 /* The earliest next_attempt_at among up_for_retry / up_for_reschedule instances, or -1. */
 int64_t store_ti_next_attempt(Store *s);

@@ -5,10 +5,11 @@
 set -euo pipefail
 
 packages=(
-  build-essential pkg-config clang libclang-rt-14-dev tzdata jq
+  build-essential pkg-config clang libclang-rt-14-dev tzdata jq procps
   libyaml-dev libcjson-dev libcunit1-dev libsqlite3-dev libssl-dev
   libpq-dev librabbitmq-dev libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev
   postgresql rabbitmq-server redis-server
+  python3-celery python3-sqlalchemy python3-psycopg2   # tests/bench/celery: the Celery peer benchmark
 )
 
 missing=()

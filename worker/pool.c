@@ -14,6 +14,7 @@
 #include "store/store.h"
 #include "store/ti.h"
 #include "worker/worker.h"
+#include "cluster/cluster.h"
 
 typedef struct Slot {
     struct WorkerPool *pool;
@@ -30,6 +31,7 @@ struct WorkerPool {
     Slot *slots;
     int n;
     volatile int stop;       /* stop taking work */
+    volatile int stop_now;   /* the grace is over: end what runs */
     pthread_mutex_t mu;      /* guards the slots' ti_id/try_number */
     pthread_t heartbeat;
     long tries;
@@ -42,6 +44,8 @@ static void *slot_main(void *arg)
     char err[512];
     Store *store = NULL;
     Broker *broker = NULL;
+    ClusterConn *cluster = cluster_connect(p->opt.cluster_url ? p->opt.cluster_url : "", err, sizeof err);
+    if (!cluster) log_warn("worker", "slot %d: %s: rate-limited tasks will wait", sl->index, err);
     long delay_ms = 100;
     while (!p->stop) {
         if (!store) store = store_open(p->opt.store_url, err, sizeof err);
@@ -63,54 +67,104 @@ static void *slot_main(void *arg)
         BrokerMsg m;
         int got = broker_next(broker, 200, &m);
         if (got <= 0) continue;
+        /* over a global rate limit: back to the scheduler, unclaimed, and the message acked */
+        if (worker_rate_gate(store, p->cache, cluster, m.ti_id, m.try_number) == 0) {
+            broker_ack(broker, m.tag);
+            continue;
+        }
+        /* invariant 4: ack once the claim is committed (or lost); from then on the store and
+         * the heartbeats own the try, so a long task never holds a delivery */
+        int won = store_ti_claim(store, m.ti_id, m.try_number, p->opt.hostname, p->opt.worker_id, (int)getpid());
+        broker_ack(broker, m.tag);
+        if (won == 0) {
+            log_debug("worker", "ti=%s try=%d: claim lost (%s), dropped", m.ti_id, m.try_number, store_last_error(store));
+            continue;
+        }
+        if (won < 0) {
+            log_error("worker", "ti=%s try=%d: cannot claim: %s", m.ti_id, m.try_number, store_last_error(store));
+            continue;
+        }
         pthread_mutex_lock(&p->mu);
         util_strlcpy(sl->ti_id, m.ti_id, sizeof sl->ti_id);
         sl->try_number = m.try_number;
+        sl->cancel = p->stop_now; /* a try that starts during the final stop is ended at once */
         pthread_mutex_unlock(&p->mu);
-        /* the claim is inside worker_run_try; acking first is safe because a message is only
-         * a hint: a lost claim or a crash is recovered from the store, not from the broker */
-        broker_ack(broker, m.tag);
         __atomic_add_fetch(&p->tries, 1, __ATOMIC_RELAXED);
-        int rc = worker_run_try(store, p->cache, &p->opt, m.ti_id, m.try_number, &sl->cancel);
-        if (rc == 0) log_debug("worker", "ti=%s try=%d: claim lost, dropped", m.ti_id, m.try_number);
+        int rc = worker_run_claimed(store, p->cache, &p->opt, m.ti_id, &sl->cancel);
         if (rc < 0) log_error("worker", "ti=%s try=%d: %s", m.ti_id, m.try_number, store_last_error(store));
         pthread_mutex_lock(&p->mu);
         sl->ti_id[0] = '\0';
         pthread_mutex_unlock(&p->mu);
     }
+    cluster_close(cluster);
     broker_close(broker);
     store_free(store);
     return NULL;
 }
 
+/* Says, every heartbeat_us, that this worker is alive (its key in Redis, with the tries it
+ * runs) and that each running try is (its row in the store). A try whose heartbeat the
+ * store refuses was cleared or marked meanwhile: it is ended, as Airflow's LocalTaskJob
+ * ends a task whose state was changed under it. */
 static void *heartbeat_main(void *arg)
 {
     WorkerPool *p = arg;
     char err[512];
     Store *store = NULL;
-    for (;;) {
-        int busy = 0;
-        for (int64_t slept = 0; slept < p->opt.heartbeat_us; slept += 100000) {
-            usleep(100000);
-            if (p->stop) break;
+    ClusterConn *cluster = cluster_connect(p->opt.cluster_url ? p->opt.cluster_url : "", err, sizeof err);
+    int64_t started = util_now_us();
+    StrBuf queues = {0};
+    for (size_t i = 0; i < p->opt.n_queues; i++) sb_printf(&queues, "%s%s", i ? "," : "", p->opt.queues[i]);
+    for (int first = 1;; first = 0) {
+        if (!first) {
+            for (int64_t slept = 0; slept < p->opt.heartbeat_us; slept += 100000) {
+                usleep(100000);
+                if (p->stop) break;
+            }
         }
         if (!store) store = store_open(p->opt.store_url, err, sizeof err);
+        if (!cluster) cluster = cluster_connect(p->opt.cluster_url ? p->opt.cluster_url : "", err, sizeof err);
         pthread_mutex_lock(&p->mu);
-        int n = p->n;
+        int n = p->n, busy = 0;
         char (*ids)[33] = xcalloc((size_t)n, sizeof *ids);
         int *tries = xcalloc((size_t)n, sizeof *tries);
+        StrBuf running = {0};
         for (int i = 0; i < n; i++) {
             memcpy(ids[i], p->slots[i].ti_id, 33);
             tries[i] = p->slots[i].try_number;
-            busy |= ids[i][0] != '\0';
+            if (ids[i][0]) {
+                busy = 1;
+                sb_printf(&running, "%s%s", running.len ? "," : "", ids[i]);
+            }
         }
         pthread_mutex_unlock(&p->mu);
-        for (int i = 0; store && i < n; i++)
-            if (ids[i][0]) store_ti_heartbeat(store, ids[i], tries[i]);
+        for (int i = 0; store && i < n; i++) {
+            if (!ids[i][0]) continue;
+            if (store_ti_heartbeat(store, ids[i], tries[i]) == 0) {
+                pthread_mutex_lock(&p->mu);
+                if (strcmp(p->slots[i].ti_id, ids[i]) == 0 && p->slots[i].try_number == tries[i]) {
+                    log_warn("worker", "ti=%s try=%d: its state was changed elsewhere (cleared or marked): ending it",
+                             ids[i], tries[i]);
+                    p->slots[i].cancel = 1;
+                }
+                pthread_mutex_unlock(&p->mu);
+            }
+        }
+        if (cluster) {
+            WorkerInfo w = {(char *)p->opt.worker_id, (char *)p->opt.hostname, (int)getpid(), (char *)sb_str(&queues),
+                            p->n, (char *)sb_str(&running), (char *)(p->opt.version ? p->opt.version : ""),
+                            started, 0};
+            if (p->stop && !busy) cluster_worker_gone(cluster, p->opt.worker_id);
+            else if (cluster_worker_beat(cluster, &w, (int)(p->opt.heartbeat_us / 1000) * 5) != 0)
+                log_warn("worker", "%s: heartbeat not recorded: %s", p->opt.worker_id, cluster_error(cluster));
+        }
+        sb_free(&running);
         free(ids);
         free(tries);
         if (p->stop && !busy) break;
     }
+    sb_free(&queues);
+    cluster_close(cluster);
     store_free(store);
     return NULL;
 }
@@ -156,7 +210,10 @@ void worker_pool_stop(WorkerPool *p, int64_t grace_us)
         if (!busy || util_now_us() >= deadline) break;
         usleep(50000);
     }
+    pthread_mutex_lock(&p->mu);
+    p->stop_now = 1;
     for (int i = 0; i < p->n; i++) p->slots[i].cancel = 1;
+    pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n; i++) pthread_join(p->slots[i].thread, NULL);
     pthread_join(p->heartbeat, NULL);
     pthread_mutex_destroy(&p->mu);

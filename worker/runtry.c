@@ -22,6 +22,7 @@
 #include "worker/executor.h"
 #include "worker/http.h"
 #include "worker/worker.h"
+#include "cluster/cluster.h"
 
 typedef enum TryEnd { END_SUCCESS, END_SKIPPED, END_FAILED, END_FAILED_NO_RETRY, END_RESCHEDULE } TryEnd;
 
@@ -550,14 +551,20 @@ static TryEnd execute(Try *t)
 int worker_run_try(Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id, int try_number,
                    volatile int *cancel)
 {
+    int won = store_ti_claim(store, ti_id, try_number, opt->hostname, opt->worker_id, (int)getpid());
+    if (won <= 0) return won;
+    return worker_run_claimed(store, cache, opt, ti_id, cancel);
+}
+
+int worker_run_claimed(Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id,
+                       volatile int *cancel)
+{
     Try t;
     memset(&t, 0, sizeof t);
     t.store = store;
     t.cache = cache;
     t.opt = opt;
     t.cancel = cancel;
-    int won = store_ti_claim(store, ti_id, try_number, opt->hostname, opt->worker_id, (int)getpid());
-    if (won <= 0) return won;
     if (store_ti_get(store, ti_id, &t.ti) != 1 || store_run_get(store, t.ti.dag_id, t.ti.run_id, &t.run) != 1) {
         log_error("worker", "ti=%s: claimed but cannot be read back: %s", ti_id, store_last_error(store));
         ti_clear(&t.ti);
@@ -626,4 +633,57 @@ int worker_run_try(Store *store, DagCache *cache, const WorkerOptions *opt, cons
     run_clear(&t.run);
     ti_clear(&t.ti);
     return rc < 0 ? -1 : 1;
+}
+
+/* ---- global rate limits ----------------------------------------------------------------
+ * A task's rate_limit is either a rate ("10/m": a limit of its own, shared by all its
+ * instances on every worker) or the name of a limit set with `gust ratelimits set`. Over the
+ * limit, the try is handed back to the scheduler with next_attempt_at; it consumes no try
+ * and holds no slot. Redis unreachable: the task waits (fail closed) and others run. */
+int worker_rate_gate(Store *store, DagCache *cache, ClusterConn *cluster, const char *ti_id, int try_number)
+{
+    TaskInstance ti;
+    if (store_ti_get(store, ti_id, &ti) != 1) return 1; /* the claim will say what is wrong */
+    DagRun run;
+    int go = 1;
+    if (store_run_get(store, ti.dag_id, ti.run_id, &run) == 1) {
+        char err[256];
+        const Dag *d = dagcache_get(cache, store, run.dag_version_id, err, sizeof err);
+        const DagTask *t = d ? dag_find_task(d, ti.task_id) : NULL;
+        if (t && t->rate_limit && *t->rate_limit) {
+            double per_s = 0;
+            int burst = 1;
+            char key[600], *named = NULL;
+            if (cluster_rate_parse(t->rate_limit, &per_s, &burst, err, sizeof err) == 0) {
+                snprintf(key, sizeof key, "task:%s.%s", ti.dag_id, ti.task_id);
+            } else if (cluster && cluster_ratelimit_get(cluster, t->rate_limit, &named) == 1 &&
+                       cluster_rate_parse(named, &per_s, &burst, err, sizeof err) == 0) {
+                snprintf(key, sizeof key, "%s", t->rate_limit);
+            } else {
+                per_s = 0;
+            }
+            free(named);
+            int64_t retry_after = 1000000;
+            int r = per_s > 0 && cluster ? cluster_rate_acquire(cluster, key, per_s, burst, &retry_after) : -1;
+            if (per_s <= 0 && !(cluster && cluster_error(cluster)[0])) {
+                log_warn("worker", "dag=%s task=%s: rate_limit '%s' is neither a rate nor a known limit: ignored",
+                         ti.dag_id, ti.task_id, t->rate_limit);
+                r = 1;
+            }
+            if (r != 1) {
+                if (r < 0) {
+                    log_warn("worker", "dag=%s task=%s: rate limit unavailable (%s): waiting", ti.dag_id, ti.task_id,
+                             cluster ? cluster_error(cluster) : "no cluster");
+                    retry_after = 1000000;
+                }
+                if (store_ti_defer(store, ti_id, try_number, util_now_us() + retry_after) == 1)
+                    log_debug("worker", "dag=%s task=%s try=%d: over its rate limit, back in %lld ms", ti.dag_id,
+                              ti.task_id, try_number, (long long)(retry_after / 1000));
+                go = 0;
+            }
+        }
+        run_clear(&run);
+    }
+    ti_clear(&ti);
+    return go;
 }

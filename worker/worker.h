@@ -46,5 +46,13 @@ long worker_pool_tries(const WorkerPool *p);
 struct Store;
 int worker_run_try(struct Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id,
                    int try_number, volatile int *cancel);
+/* The same after the claim was won (the pool claims, acks, then runs). */
+int worker_run_claimed(struct Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id,
+                       volatile int *cancel);
+/* Before claiming: is the task over its global rate limit? 1 go ahead, 0 deferred (the try
+ * went back to scheduled with next_attempt_at and was not consumed), -1 error. */
+struct ClusterConn;
+int worker_rate_gate(struct Store *store, DagCache *cache, struct ClusterConn *cluster, const char *ti_id,
+                     int try_number);
 
 #endif
