@@ -179,6 +179,11 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
         runtime_stop(&rt, 0);
         return 1;
     }
+    /* the in-process broker forgot what it held when the last standalone stopped: tries
+     * that were queued then are published again now, not after scheduler.queued_timeout */
+    int requeued = store_ti_requeue_stale(rt.store, util_now_us() + 1);
+    StrBuf shown = {0};
+    config_redact_url(&shown, url);
     fprintf(stderr,
             "gust standalone is up (%.0f ms)\n"
             "  home:     %s\n"
@@ -187,10 +192,13 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
             "  logs:     %s/logs\n"
             "  workers:  %lld\n"
             "New DAGs start %s (core.dags_are_paused_at_creation). Stop with Ctrl-C.\n",
-            (util_now_us() - t0) / 1000.0, config_get(cfg, "core.home"), url, folder, config_get(cfg, "core.home"),
+            (util_now_us() - t0) / 1000.0, config_get(cfg, "core.home"), sb_str(&shown), folder,
+            config_get(cfg, "core.home"),
             config_get_int(cfg, "worker.concurrency"),
             config_get_bool(cfg, "core.dags_are_paused_at_creation") ? "paused: unpause them with gust dags unpause"
                                                                        : "unpaused");
+    sb_free(&shown);
+    if (requeued > 0) fprintf(stderr, "gust standalone: %d task instance(s) queued before the restart: published again\n", requeued);
     sched_run(rt.sched, &stop_flag);
     int64_t grace = config_get_duration_us(cfg, "worker.shutdown_grace");
     fprintf(stderr, "gust standalone: stopping (running tasks have %llds to finish)\n", (long long)(grace / 1000000));

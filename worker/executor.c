@@ -342,6 +342,9 @@ static _Noreturn void child_run(const Launch *L)
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
     if (setpgid(0, 0) < 0) child_fail(L, STEP_SETPGID, 0);
+    /* if the worker dies (kill -9), the task's shell dies with it instead of running on
+     * unsupervised while the zombie sweep retries it elsewhere */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (dup2(L->devnull, 0) < 0 || dup2(L->out_w, 1) < 0 || dup2(L->out_w, 2) < 0)
         child_fail(L, STEP_STDIO, 0);
     close_from(3, L->err_w - 1, L->max_fd);
