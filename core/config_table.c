@@ -49,6 +49,7 @@ static const ConfigSpec table[] = {
     DUR("scheduler.heartbeat", "5s", MSEC(100), SEC(600), RELOAD, "How often a scheduler records that it is alive"),
     DUR("scheduler.dag_dir_list_interval", "30s", SEC(1), SEC(86400), RELOAD, "How often the DAG folder is scanned for new and changed files"),
     DUR("scheduler.queued_timeout", "600s", SEC(1), SEC(7 * 86400), RELOAD, "Queued task instances unclaimed for this long are published again"),
+    DUR("scheduler.zombie_timeout", "300s", SEC(1), SEC(86400), RELOAD, "A running task instance whose worker has not written its heartbeat for this long (and whose worker key is gone from Redis) is failed and retried"),
 
     INT("worker.concurrency", "16", 1, 4096, FIXED, "Task instances a worker runs at once (its -c)"),
     DUR("worker.shutdown_grace", "60s", 0, SEC(86400), RELOAD, "On SIGTERM, how long running tasks may finish before they are killed"),
