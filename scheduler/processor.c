@@ -91,6 +91,8 @@ int sched_processor_scan(Scheduler *s, Store *store, const SchedOptions *opt, ch
             continue;
         }
         if (new_version) log_info("processor", "dag=%s: new version from %s", bag.dags[i]->dag_id, bag.dags[i]->file);
+        if (sched_asset_refs(store, bag.dags[i]) != 0)
+            log_warn("processor", "dag=%s: cannot record its datasets: %s", bag.dags[i]->dag_id, store_last_error(store));
         synced++;
     }
     /* import errors: one entry per file, all its problems in it */

@@ -563,6 +563,7 @@ int sched_step(Scheduler *s, int64_t *next_us)
     int64_t next = now + s->opt.idle_us;
     if (s->opt.dags_folder && now - s->last_scan >= s->opt.rescan_us) sched_process_dags(s, 0);
     if (s->opt.create_runs && create_due_runs(s, now, &next) != 0) goto failed;
+    if (s->opt.create_runs && sched_create_asset_runs(s->store, s->cache) < 0) goto failed;
     RunPass rp = {s, now, next, 0};
     /* examine runs until a pass finds nothing more to do, so cascades finish now */
     for (int i = 0; i < 4; i++) {

@@ -59,4 +59,10 @@ int sched_create_run(Store *store, const Dag *d, const char *version_id, const c
                      const char *run_id, int64_t logical_date, int64_t interval_start, int64_t interval_end,
                      const char *conf, const char *triggered_by, char *run_id_out, size_t run_id_len);
 
+/* Datasets (scheduler/assets.c). Record which URIs a DAG's schedule waits for (the DAG
+ * processor calls it for every DAG it syncs); create the runs whose datasets were updated
+ * (each pass). */
+int sched_asset_refs(Store *store, const Dag *d);
+int sched_create_asset_runs(Store *store, DagCache *cache);
+
 #endif

@@ -18,6 +18,7 @@
 #include "store/dags.h"
 #include "store/kv.h"
 #include "store/xcom.h"
+#include "store/assets.h"
 #include "worker/context.h"
 #include "worker/executor.h"
 #include "worker/http.h"
@@ -617,6 +618,14 @@ int worker_run_claimed(Store *store, DagCache *cache, const WorkerOptions *opt, 
                                                       t.task->max_retry_delay_us, t.ti.try_number, key);
         }
         break;
+    }
+    if (to == TI_SUCCESS && t.task && t.task->n_outlets) {
+        /* the datasets this task updates: DAGs scheduled on them may now run */
+        if (store_asset_emit(store, (const char *const *)t.task->outlets, t.task->n_outlets, t.ti.dag_id,
+                             t.ti.task_id, t.ti.run_id) != 0)
+            trylog(&t, "cannot record dataset events: %s", store_last_error(store));
+        else
+            trylog(&t, "updated %zu dataset(s)", t.task->n_outlets);
     }
     char when[48] = "";
     if (at > 0) time_format_iso(at, 0, when, sizeof when);
