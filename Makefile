@@ -82,7 +82,8 @@ cli-test: bin/gust-san
 # Benchmarks: optimised build, real servers; figures go to docs/performance.md.
 bench: deps $(BENCHES)
 	@bash tests/services.sh start
-	@eval "$$(bash tests/services.sh env)" && set -e && for b in $(BENCHES); do echo "== $$b"; $$b; done
+	@eval "$$(bash tests/services.sh env)" && set -e && for b in $(BENCHES); do echo "== $$b"; $$b; done; \
+	  echo "== celery (the peer)"; bash tests/bench/celery/run.sh
 
 bin/bench/%: tests/bench/%.c $(REL_OBJ)
 	@mkdir -p $(@D)
