@@ -140,14 +140,43 @@ void dag_free(Dag *d)
     free(d->tasks);
     for (size_t i = 0; i < d->n_groups; i++) group_free(d->groups[i]);
     free(d->groups);
+    free(d->by_id);
     free(d);
 }
 
 DagTask *dag_find_task(const Dag *d, const char *task_id)
 {
+    if (d->by_id) { /* the scheduler looks up every instance of every run: no linear scan */
+        size_t lo = 0, hi = d->n_tasks;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(d->tasks[d->by_id[mid]]->task_id, task_id);
+            if (c == 0) return d->tasks[d->by_id[mid]];
+            if (c < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        return NULL;
+    }
     for (size_t i = 0; i < d->n_tasks; i++)
         if (strcmp(d->tasks[i]->task_id, task_id) == 0) return d->tasks[i];
     return NULL;
+}
+
+static const Dag *sort_dag; /* qsort has no context argument; dag_index runs single-threaded */
+
+static int cmp_task_index(const void *a, const void *b)
+{
+    return strcmp(sort_dag->tasks[*(const size_t *)a]->task_id, sort_dag->tasks[*(const size_t *)b]->task_id);
+}
+
+void dag_index(Dag *d)
+{
+    free(d->by_id);
+    d->by_id = xmalloc((d->n_tasks + 1) * sizeof *d->by_id);
+    for (size_t i = 0; i < d->n_tasks; i++) d->by_id[i] = i;
+    sort_dag = d;
+    qsort(d->by_id, d->n_tasks, sizeof *d->by_id, cmp_task_index);
+    sort_dag = NULL;
 }
 
 DagTask *dag_find_task_by_name(const Dag *d, const char *name)
@@ -166,6 +195,8 @@ DagGroup *dag_find_group_by_name(const Dag *d, const char *name)
 
 void dag_add_task(Dag *d, DagTask *t)
 {
+    free(d->by_id);
+    d->by_id = NULL;
     d->tasks = xrealloc(d->tasks, (d->n_tasks + 1) * sizeof *d->tasks);
     d->tasks[d->n_tasks++] = t;
 }

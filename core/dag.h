@@ -125,13 +125,17 @@ typedef struct Dag {
     size_t n_tasks;
     DagGroup **groups;
     size_t n_groups;
+    size_t *by_id;              /* task indexes sorted by task_id (dag_index), or NULL */
 } Dag;
 
 Dag *dag_new(const char *dag_id, const char *file, int line);
 void dag_free(Dag *d); /* accepts NULL */
 DagTask *dag_task_new(void);
 void dag_task_free(DagTask *t);
-DagTask *dag_find_task(const Dag *d, const char *task_id); /* by full id */
+DagTask *dag_find_task(const Dag *d, const char *task_id); /* by full id; O(log n) once indexed */
+/* Build the sorted index dag_find_task uses. Call once the tasks are all added (the loader
+ * and dag_from_json do); adding a task afterwards drops the index. */
+void dag_index(Dag *d);
 DagTask *dag_find_task_by_name(const Dag *d, const char *name);
 DagGroup *dag_find_group_by_name(const Dag *d, const char *name);
 void dag_add_task(Dag *d, DagTask *t);   /* takes ownership */

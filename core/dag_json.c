@@ -201,5 +201,6 @@ Dag *dag_from_json(const char *text, char *err, size_t errlen)
         dag_free(d);
         return NULL;
     }
+    dag_index(d);
     return d;
 }
