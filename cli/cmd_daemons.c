@@ -113,12 +113,19 @@ int cmd_scheduler(GustConfig *cfg, int argc, char **argv)
     so.max_active_tasks = (int)config_get_int(cfg, "core.max_active_tasks_per_dag");
     so.rescan_us = config_get_duration_us(cfg, "scheduler.dag_dir_list_interval");
     so.queued_timeout_us = config_get_duration_us(cfg, "scheduler.queued_timeout");
+    /* Fix: scheduler.zombie_timeout was read by standalone only; `gust scheduler` kept the
+     * 300 s default whatever the settings said */
+    so.zombie_timeout_us = config_get_duration_us(cfg, "scheduler.zombie_timeout");
     so.cluster_url = config_get(cfg, "redis.url");
     Scheduler *sched = sched_new(store, broker, cache, &so);
     redact(burl, shown, sizeof shown);
-    log_info("scheduler", "started (gust %s, pid %d): dags %s, store %s, broker %s, redis %s, parallelism %d",
-             GUST_VERSION, (int)getpid(), so.dags_folder, store->drv->name, shown,
-             so.cluster_url && *so.cluster_url ? so.cluster_url : "(in process)", so.parallelism);
+    /* Fix: the Redis URL is redacted too (redis://:password@host carries one) */
+    char rshown[512];
+    redact(so.cluster_url && *so.cluster_url ? so.cluster_url : "(in process)", rshown, sizeof rshown);
+    log_info("scheduler", "started (gust %s, pid %d): dags %s, store %s, broker %s, redis %s, parallelism %d, "
+             "zombie timeout %llds",
+             GUST_VERSION, (int)getpid(), so.dags_folder, store->drv->name, shown, rshown, so.parallelism,
+             (long long)(so.zombie_timeout_us / 1000000));
     sched_run(sched, &stopping);
     log_info("scheduler", "stopped");
     sched_free(sched);
@@ -196,8 +203,10 @@ int cmd_worker(GustConfig *cfg, int argc, char **argv)
         rc = 1;
     } else {
         redact(burl, shown, sizeof shown);
+        char rshown[512]; /* Fix: the Redis URL is redacted too */
+        redact(wo.cluster_url && *wo.cluster_url ? wo.cluster_url : "(in process)", rshown, sizeof rshown);
         log_info("worker", "started %s (gust %s): queues %s, %ld slots, broker %s, redis %s", worker_id, GUST_VERSION,
-                 queues_arg, conc, shown, wo.cluster_url && *wo.cluster_url ? wo.cluster_url : "(in process)");
+                 queues_arg, conc, shown, rshown);
         while (!stopping) usleep(100000);
         int64_t grace = config_get_duration_us(cfg, "worker.shutdown_grace");
         log_info("worker", "%s: stopping; running tasks have %llds to finish", worker_id, (long long)(grace / 1000000));

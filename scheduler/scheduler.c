@@ -28,6 +28,10 @@ struct Scheduler {
     int64_t last_sweep;      /* when the queued/zombie sweeps last ran */
     char *scan_fingerprint;  /* (path, mtime, size) of every DAG file at the last scan */
     ClusterConn *cluster;    /* worker liveness (Redis, or in process); NULL if unreachable */
+    BrokerMsg *unconfirmed;  /* outbox rows we hold the lease of whose publish was not confirmed */
+    size_t n_unconfirmed;
+    int64_t unconfirmed_until; /* ... published again by the next passes until then (lease end) */
+    int64_t unconfirmed_failed_at; /* when publishing them again last failed */
     char missing_pool[128];  /* the last pool warned about as missing, and when */
     int64_t missing_pool_at;
     char err[512];
@@ -65,6 +69,7 @@ void sched_free(Scheduler *s)
 {
     if (!s) return;
     free(s->scan_fingerprint);
+    free(s->unconfirmed);
     cluster_close(s->cluster);
     free(s);
 }
@@ -457,15 +462,58 @@ static int enqueue_scheduled(Scheduler *s)
     return queued;
 }
 
+#define OUTBOX_LEASE_US (30LL * 1000000)
+
+/* Publish again what the broker did not confirm, while we still hold those rows' lease.
+ * Fix: they used to wait for the lease to end (30 s), so after a broker restart every task
+ * queued during the outage started up to 30 s late although the broker was back within a
+ * second. Returns how many were confirmed now; *left: how many still are not. */
+static int publish_unconfirmed(Scheduler *s, size_t *left)
+{
+    *left = 0;
+    if (!s->n_unconfirmed) return 0;
+    if (util_now_us() >= s->unconfirmed_until) { /* the lease ends: the outbox has them again */
+        s->n_unconfirmed = 0;
+        return 0;
+    }
+    /* a broker that is down makes each attempt wait publish_timeout: one attempt a second at
+     * most, not one per publish call of a pass */
+    if (util_now_us() - s->unconfirmed_failed_at < 1000000) {
+        *left = s->n_unconfirmed;
+        return 0;
+    }
+    int *confirmed = xcalloc(s->n_unconfirmed, sizeof *confirmed);
+    if (broker_publish_batch(s->broker, s->unconfirmed, s->n_unconfirmed, confirmed) != 0)
+        log_warn("publisher", "%s (published again at the next pass)", broker_error(s->broker));
+    int published = 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n_unconfirmed; i++) {
+        if (confirmed[i]) {
+            store_outbox_done(s->store, s->unconfirmed[i].ti_id, s->unconfirmed[i].try_number);
+            published++;
+        } else {
+            s->unconfirmed[keep++] = s->unconfirmed[i];
+        }
+    }
+    free(confirmed);
+    s->n_unconfirmed = keep;
+    if (keep) s->unconfirmed_failed_at = util_now_us();
+    *left = keep;
+    return published;
+}
+
 int sched_publish(Scheduler *s)
 {
     if (!s->broker) return 0;
-    int published = 0;
+    size_t left;
+    int published = publish_unconfirmed(s, &left);
+    if (left) return published; /* the broker still does not confirm: take no more for now */
     enum { BATCH = 256 };
     for (;;) {
         OutboxItem *items;
         size_t n;
-        if (store_outbox_take(s->store, BATCH, 30LL * 1000000, &items, &n) != 0) return -1;
+        int64_t taken = util_now_us();
+        if (store_outbox_take(s->store, BATCH, OUTBOX_LEASE_US, &items, &n) != 0) return -1;
         if (n == 0) {
             free(items);
             break;
@@ -480,11 +528,17 @@ int sched_publish(Scheduler *s)
             ms[i].priority = items[i].priority;
         }
         if (broker_publish_batch(s->broker, ms, n, confirmed) != 0)
-            log_warn("publisher", "%s (unconfirmed messages are published again when their lease ends)",
-                     broker_error(s->broker));
+            log_warn("publisher", "%s (unconfirmed messages are published again)", broker_error(s->broker));
         size_t ok = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!confirmed[i]) continue;
+            if (!confirmed[i]) {
+                /* kept for the next passes while the lease holds (publish_unconfirmed); a
+                 * duplicate message is harmless: the claim is conditional */
+                if (!s->n_unconfirmed) s->unconfirmed_until = taken + OUTBOX_LEASE_US - 5LL * 1000000;
+                s->unconfirmed = xrealloc(s->unconfirmed, (s->n_unconfirmed + 1) * sizeof *s->unconfirmed);
+                s->unconfirmed[s->n_unconfirmed++] = ms[i];
+                continue;
+            }
             /* only a confirmed message lets its outbox row go (invariant 3) */
             store_outbox_done(s->store, items[i].ti_id, items[i].try_number);
             published++;
@@ -499,6 +553,31 @@ int sched_publish(Scheduler *s)
 }
 
 /* ---- sweeps ------------------------------------------------------------------------- */
+
+/* Is this try alive on its worker? 1 yes, 0 no, -1 cannot tell. The worker's key must exist
+ * and list the instance among its running ids.
+ * Fix: the key alone said "alive" for every try of a live worker, so a try the worker no
+ * longer runs (its claim committed but the reply was lost, so it never started; or its end
+ * could not be written) stayed 'running' as long as that worker lived. A try is listed from
+ * the worker's first beat after the claim (every 2 s), long before its store heartbeat can
+ * be zombie_timeout old. */
+static int try_alive(ClusterConn *c, const char *worker_id, const char *ti_id)
+{
+    WorkerInfo w;
+    memset(&w, 0, sizeof w);
+    int found = cluster_worker_get(c, worker_id, &w);
+    if (found <= 0) return found;
+    int listed = 0;
+    size_t n = strlen(ti_id);
+    for (const char *p = w.running ? w.running : ""; *p && !listed;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        listed = len == n && strncmp(p, ti_id, n) == 0;
+        p += len + (end ? 1 : 0);
+    }
+    worker_info_clear(&w);
+    return listed;
+}
 
 static void sweep(Scheduler *s, int64_t now)
 {
@@ -515,7 +594,10 @@ static void sweep(Scheduler *s, int64_t now)
     for (size_t i = 0; i < n; i++) {
         /* the worker's key in Redis is the word on liveness: a worker that still beats is only
          * slow to write to the store; and a scheduler that cannot ask declares no zombies */
-        int alive = z[i].worker_id && s->cluster ? cluster_worker_alive(s->cluster, z[i].worker_id) : -1;
+        /* Fix: an instance running without a worker id (no worker claimed it: marked by hand)
+         * used to stop the sweep for every instance after it (and log "worker (null)"); no
+         * worker can vouch for it, so the store heartbeat decides, as in Airflow */
+        int alive = !z[i].worker_id ? 0 : s->cluster ? try_alive(s->cluster, z[i].worker_id, z[i].id) : -1;
         if (alive != 0) {
             if (alive < 0 && s->cluster)
                 log_warn("scheduler", "cannot check worker %s (%s): declaring no zombies", z[i].worker_id,

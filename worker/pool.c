@@ -1,6 +1,8 @@
 /* pool — the worker threads (see worker.h). Each thread owns a store connection and a
- * broker connection and is one slot: prefetch 1, so it holds a message only when it can
- * start it. A heartbeat thread says, for every try running here, that it is alive. */
+ * broker connection and is one slot: it consumes with prefetch 1 while idle and stops
+ * consuming while it runs a try, so it holds a message only when it can start it. Two
+ * heartbeat threads say, for every try running here, that it is alive: one in the store,
+ * one in Redis (the worker's key, with its running ids). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,8 @@ struct WorkerPool {
     volatile int stop;       /* stop taking work */
     volatile int stop_now;   /* the grace is over: end what runs */
     pthread_mutex_t mu;      /* guards the slots' ti_id/try_number */
-    pthread_t heartbeat;
+    pthread_t heartbeat;      /* store heartbeats of the running tries */
+    pthread_t cluster_beat;   /* the worker's key in Redis */
     long tries;
 };
 
@@ -68,22 +71,42 @@ static void *slot_main(void *arg)
         int got = broker_next(broker, 200, &m);
         if (got <= 0) continue;
         /* over a global rate limit: back to the scheduler, unclaimed, and the message acked */
-        if (worker_rate_gate(store, p->cache, cluster, m.ti_id, m.try_number) == 0) {
+        int gate = worker_rate_gate(store, p->cache, cluster, m.ti_id, m.try_number);
+        if (gate == 0) {
             broker_ack(broker, m.tag);
             continue;
         }
         /* invariant 4: ack once the claim is committed (or lost); from then on the store and
          * the heartbeats own the try, so a long task never holds a delivery */
-        int won = store_ti_claim(store, m.ti_id, m.try_number, p->opt.hostname, p->opt.worker_id, (int)getpid());
-        broker_ack(broker, m.tag);
-        if (won == 0) {
-            log_debug("worker", "ti=%s try=%d: claim lost (%s), dropped", m.ti_id, m.try_number, store_last_error(store));
-            continue;
-        }
+        int won = gate < 0 ? -1
+                           : store_ti_claim(store, m.ti_id, m.try_number, p->opt.hostname, p->opt.worker_id,
+                                            (int)getpid());
         if (won < 0) {
-            log_error("worker", "ti=%s try=%d: cannot claim: %s", m.ti_id, m.try_number, store_last_error(store));
+            /* Fix: the store could not say (PostgreSQL down past the driver's retries): give the
+             * message back instead of acking it, or the try would sit queued, unclaimed, until
+             * scheduler.queued_timeout (10 min) republished it. A duplicate is harmless: the
+             * claim is conditional. The pause keeps a store outage from spinning the message. */
+            log_error("worker", "ti=%s try=%d: cannot claim: %s (message requeued)", m.ti_id, m.try_number,
+                      store_last_error(store));
+            broker_reject(broker, m.tag, 1);
+            usleep(1000000);
             continue;
         }
+        if (won == 0) {
+            broker_ack(broker, m.tag);
+            /* Fix: info, not debug: a dropped message (unknown instance, a try that already ran
+             * or was republished) must leave a line in the worker's log */
+            log_info("worker", "ti=%s try=%d: claim lost (%s): message dropped", m.ti_id, m.try_number,
+                     store_last_error(store));
+            continue;
+        }
+        /* Fix (invariant 4): the slot is busy until this try ends, so it stops consuming before
+         * the ack. Its consumer used to stay open with prefetch 1: once the ack freed the
+         * prefetch, RabbitMQ delivered the next message here, where it waited for the whole
+         * task (an idle worker could have run it) and, past consumer_timeout, got the channel
+         * closed. set_prefetch(0) cancels the consumer and requeues anything that arrived. */
+        broker_set_prefetch(broker, 0);
+        broker_ack(broker, m.tag);
         pthread_mutex_lock(&p->mu);
         util_strlcpy(sl->ti_id, m.ti_id, sizeof sl->ti_id);
         sl->try_number = m.try_number;
@@ -95,6 +118,7 @@ static void *slot_main(void *arg)
         pthread_mutex_lock(&p->mu);
         sl->ti_id[0] = '\0';
         pthread_mutex_unlock(&p->mu);
+        if (!p->stop) broker_set_prefetch(broker, 1); /* free again: consume (see above) */
     }
     cluster_close(cluster);
     broker_close(broker);
@@ -102,70 +126,115 @@ static void *slot_main(void *arg)
     return NULL;
 }
 
-/* Says, every heartbeat_us, that this worker is alive (its key in Redis, with the tries it
- * runs) and that each running try is (its row in the store). A try whose heartbeat the
- * store refuses was cleared or marked meanwhile: it is ended, as Airflow's LocalTaskJob
- * ends a task whose state was changed under it. */
+/* The tries running here, under the pool's lock. */
+typedef struct Snapshot {
+    int n, busy;
+    char (*ids)[33];
+    int *tries;
+    StrBuf running; /* "id,id,..." */
+} Snapshot;
+
+static void snapshot_take(WorkerPool *p, Snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_lock(&p->mu);
+    s->n = p->n;
+    s->ids = xcalloc((size_t)s->n, sizeof *s->ids);
+    s->tries = xcalloc((size_t)s->n, sizeof *s->tries);
+    for (int i = 0; i < s->n; i++) {
+        memcpy(s->ids[i], p->slots[i].ti_id, 33);
+        s->tries[i] = p->slots[i].try_number;
+        if (s->ids[i][0]) {
+            s->busy = 1;
+            sb_printf(&s->running, "%s%s", s->running.len ? "," : "", s->ids[i]);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void snapshot_free(Snapshot *s)
+{
+    sb_free(&s->running);
+    free(s->ids);
+    free(s->tries);
+}
+
+static void beat_sleep(WorkerPool *p)
+{
+    for (int64_t slept = 0; slept < p->opt.heartbeat_us; slept += 100000) {
+        usleep(100000);
+        if (p->stop) break;
+    }
+}
+
+/* Says, every heartbeat_us, that each try running here is alive (its row in the store). A
+ * try whose heartbeat the store refuses was cleared or marked meanwhile: it is ended, as
+ * Airflow's LocalTaskJob ends a task whose state was changed under it. */
 static void *heartbeat_main(void *arg)
 {
     WorkerPool *p = arg;
     char err[512];
     Store *store = NULL;
-    ClusterConn *cluster = cluster_connect(p->opt.cluster_url ? p->opt.cluster_url : "", err, sizeof err);
-    int64_t started = util_now_us();
-    StrBuf queues = {0};
-    for (size_t i = 0; i < p->opt.n_queues; i++) sb_printf(&queues, "%s%s", i ? "," : "", p->opt.queues[i]);
     for (int first = 1;; first = 0) {
-        if (!first) {
-            for (int64_t slept = 0; slept < p->opt.heartbeat_us; slept += 100000) {
-                usleep(100000);
-                if (p->stop) break;
-            }
-        }
+        if (!first) beat_sleep(p);
         if (!store) store = store_open(p->opt.store_url, err, sizeof err);
-        if (!cluster) cluster = cluster_connect(p->opt.cluster_url ? p->opt.cluster_url : "", err, sizeof err);
-        pthread_mutex_lock(&p->mu);
-        int n = p->n, busy = 0;
-        char (*ids)[33] = xcalloc((size_t)n, sizeof *ids);
-        int *tries = xcalloc((size_t)n, sizeof *tries);
-        StrBuf running = {0};
-        for (int i = 0; i < n; i++) {
-            memcpy(ids[i], p->slots[i].ti_id, 33);
-            tries[i] = p->slots[i].try_number;
-            if (ids[i][0]) {
-                busy = 1;
-                sb_printf(&running, "%s%s", running.len ? "," : "", ids[i]);
-            }
-        }
-        pthread_mutex_unlock(&p->mu);
-        for (int i = 0; store && i < n; i++) {
-            if (!ids[i][0]) continue;
-            if (store_ti_heartbeat(store, ids[i], tries[i]) == 0) {
+        Snapshot sn;
+        snapshot_take(p, &sn);
+        for (int i = 0; store && i < sn.n; i++) {
+            if (!sn.ids[i][0]) continue;
+            if (store_ti_heartbeat(store, sn.ids[i], sn.tries[i]) == 0) {
                 pthread_mutex_lock(&p->mu);
-                if (strcmp(p->slots[i].ti_id, ids[i]) == 0 && p->slots[i].try_number == tries[i]) {
+                if (strcmp(p->slots[i].ti_id, sn.ids[i]) == 0 && p->slots[i].try_number == sn.tries[i]) {
                     log_warn("worker", "ti=%s try=%d: its state was changed elsewhere (cleared or marked): ending it",
-                             ids[i], tries[i]);
+                             sn.ids[i], sn.tries[i]);
                     p->slots[i].cancel = 1;
                 }
                 pthread_mutex_unlock(&p->mu);
             }
         }
+        int done = p->stop && !sn.busy;
+        snapshot_free(&sn);
+        if (done) break;
+    }
+    store_free(store);
+    return NULL;
+}
+
+/* Says, every heartbeat_us, that this worker is alive: its key in Redis, with the tries it
+ * runs; removes the key when it stops.
+ * Fix: this used to follow the store heartbeats on the same thread, so while PostgreSQL was
+ * down (a store call waits up to 30 s for its reconnect, per running try) the key expired
+ * (TTL 5 beats) although the worker and its tries lived; once the store was back, a sweep
+ * that ran before this thread beat again saw a stale store heartbeat and no key, and
+ * failed-and-retried tries that were still running. Liveness in Redis no longer waits for
+ * the store. */
+static void *cluster_beat_main(void *arg)
+{
+    WorkerPool *p = arg;
+    char err[512];
+    ClusterConn *cluster = cluster_connect(p->opt.cluster_url ? p->opt.cluster_url : "", err, sizeof err);
+    int64_t started = util_now_us();
+    StrBuf queues = {0};
+    for (size_t i = 0; i < p->opt.n_queues; i++) sb_printf(&queues, "%s%s", i ? "," : "", p->opt.queues[i]);
+    for (int first = 1;; first = 0) {
+        if (!first) beat_sleep(p);
+        if (!cluster) cluster = cluster_connect(p->opt.cluster_url ? p->opt.cluster_url : "", err, sizeof err);
+        Snapshot sn;
+        snapshot_take(p, &sn);
         if (cluster) {
             WorkerInfo w = {(char *)p->opt.worker_id, (char *)p->opt.hostname, (int)getpid(), (char *)sb_str(&queues),
-                            p->n, (char *)sb_str(&running), (char *)(p->opt.version ? p->opt.version : ""),
+                            p->n, (char *)sb_str(&sn.running), (char *)(p->opt.version ? p->opt.version : ""),
                             started, 0};
-            if (p->stop && !busy) cluster_worker_gone(cluster, p->opt.worker_id);
+            if (p->stop && !sn.busy) cluster_worker_gone(cluster, p->opt.worker_id);
             else if (cluster_worker_beat(cluster, &w, (int)(p->opt.heartbeat_us / 1000) * 5) != 0)
                 log_warn("worker", "%s: heartbeat not recorded: %s", p->opt.worker_id, cluster_error(cluster));
         }
-        sb_free(&running);
-        free(ids);
-        free(tries);
-        if (p->stop && !busy) break;
+        int done = p->stop && !sn.busy;
+        snapshot_free(&sn);
+        if (done) break;
     }
     sb_free(&queues);
     cluster_close(cluster);
-    store_free(store);
     return NULL;
 }
 
@@ -188,6 +257,7 @@ WorkerPool *worker_pool_start(const WorkerOptions *opt, DagCache *cache, char *e
         pthread_create(&p->slots[i].thread, NULL, slot_main, &p->slots[i]);
     }
     pthread_create(&p->heartbeat, NULL, heartbeat_main, p);
+    pthread_create(&p->cluster_beat, NULL, cluster_beat_main, p);
     return p;
 }
 
@@ -216,6 +286,7 @@ void worker_pool_stop(WorkerPool *p, int64_t grace_us)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n; i++) pthread_join(p->slots[i].thread, NULL);
     pthread_join(p->heartbeat, NULL);
+    pthread_join(p->cluster_beat, NULL);
     pthread_mutex_destroy(&p->mu);
     free(p->slots);
     free(p);

@@ -632,6 +632,22 @@ int worker_run_claimed(Store *store, DagCache *cache, const WorkerOptions *opt, 
     trylog(&t, "%s: %s%s%s", ti_state_name(to), t.why, at > 0 ? "; next attempt at " : "", when);
     log_flush(&t);
     int rc = store_ti_finish(store, ti_id, t.ti.try_number, to, at);
+    /* Fix: a store that stays unreachable past store_tx's retries (30 s) used to lose the
+     * try's outcome: the try stayed 'running' while its live worker no longer listed it, and
+     * only a zombie sweep could end it, as failed. Keep trying while the worker runs (the
+     * slot still lists the try, so it is no zombie); at shutdown (cancel) give up and leave
+     * it to the zombie sweep, as a dead worker's. Other errors would fail again: not retried.
+     * store_ti_finish is conditional, so a retry after a commit whose reply was lost is
+     * refused, not applied twice. */
+    for (int64_t pause = 1000000; rc < 0 && cancel && !*cancel &&
+                                  (store_error_kind(store->conn) == STORE_ERR_CONNECTION ||
+                                   store_error_kind(store->conn) == STORE_ERR_BUSY);
+         pause = pause < 8000000 ? pause * 2 : pause) {
+        log_error("worker", "ti=%s try=%d: cannot record %s: %s (trying again)", ti_id, t.ti.try_number,
+                  ti_state_name(to), store_last_error(store));
+        for (int64_t slept = 0; slept < pause && !(cancel && *cancel); slept += 100000) usleep(100000);
+        rc = store_ti_finish(store, ti_id, t.ti.try_number, to, at);
+    }
     if (rc == 0) log_warn("worker", "ti=%s: %s (the try was taken away)", ti_id, store_last_error(store));
     log_info("worker", "dag=%s run=%s task=%s try=%d: %s (%s)", t.ti.dag_id, t.ti.run_id, t.ti.task_id,
              t.ti.try_number, ti_state_name(to), t.why);
@@ -685,10 +701,13 @@ int worker_rate_gate(Store *store, DagCache *cache, ClusterConn *cluster, const 
                              cluster ? cluster_error(cluster) : "no cluster");
                     retry_after = 1000000;
                 }
-                if (store_ti_defer(store, ti_id, try_number, util_now_us() + retry_after) == 1)
+                int moved = store_ti_defer(store, ti_id, try_number, util_now_us() + retry_after);
+                if (moved == 1)
                     log_debug("worker", "dag=%s task=%s try=%d: over its rate limit, back in %lld ms", ti.dag_id,
                               ti.task_id, try_number, (long long)(retry_after / 1000));
-                go = 0;
+                /* Fix: a deferral the store did not record is an error (-1: the pool requeues the
+                 * message); acking it would leave the try queued until scheduler.queued_timeout */
+                go = moved < 0 ? -1 : 0;
             }
         }
         run_clear(&run);

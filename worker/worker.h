@@ -4,8 +4,9 @@
  * The order of one delivery follows DESIGN.md's invariants: claim (a conditional update;
  * losing it means someone else has the try), ack at once (from now on the store and the
  * heartbeats own the try, so a task may run for hours), run, then one transaction for the
- * final state. Each thread is one slot and holds at most one unacked message, so a busy
- * worker never sits on work an idle one could start. The same code runs inside
+ * final state. Each thread is one slot: it consumes (prefetch 1) only while it is free and
+ * stops consuming while it runs a try, so a busy worker never sits on work an idle one
+ * could start. The same code runs inside
  * `gust standalone` and, later, `gust worker`. */
 #ifndef GUST_WORKER_H
 #define GUST_WORKER_H
