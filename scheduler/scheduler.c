@@ -190,6 +190,16 @@ static int is_leaf(const Dag *d, const DagTask *t)
 
 static long ti_index(const TaskInstance *tis, size_t n, const char *task_id)
 {
+    /* The store returns a run's instances ordered by task_id: try a binary search first. The
+     * database's collation need not be strcmp's, so a miss falls back to the linear scan. */
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(tis[mid].task_id, task_id);
+        if (c == 0) return (long)mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     for (size_t i = 0; i < n; i++)
         if (strcmp(tis[i].task_id, task_id) == 0) return (long)i;
     return -1;
@@ -333,7 +343,8 @@ static int examine_run(RunPass *rp, DagRun *run)
         for (size_t i = 0; i < n; i++) {
             if (!ti_state_is_finished(tis[i].state)) all_done = 0;
             const DagTask *t = dag_find_task(d, tis[i].task_id);
-            if (t && is_leaf(d, t) && (tis[i].state == TI_FAILED || tis[i].state == TI_UPSTREAM_FAILED)) failed = 1;
+            /* is_leaf scans the DAG: ask it only of the few instances that failed */
+            if ((tis[i].state == TI_FAILED || tis[i].state == TI_UPSTREAM_FAILED) && t && is_leaf(d, t)) failed = 1;
         }
         int timed_out = d->dagrun_timeout_us > 0 && run->start_date > 0 &&
                         rp->now - run->start_date > d->dagrun_timeout_us;
