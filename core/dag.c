@@ -162,7 +162,9 @@ DagTask *dag_find_task(const Dag *d, const char *task_id)
     return NULL;
 }
 
-static const Dag *sort_dag; /* qsort has no context argument; dag_index runs single-threaded */
+/* qsort has no context argument. Thread-local, because worker threads that miss the DAG
+ * cache at the same moment each parse (and index) their own copy of the version at once. */
+static _Thread_local const Dag *sort_dag;
 
 static int cmp_task_index(const void *a, const void *b)
 {

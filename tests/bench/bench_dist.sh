@@ -280,6 +280,14 @@ def cpu_s(pid):
         return 0.0
 
 
+def is_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def machine_cpu():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
@@ -442,8 +450,11 @@ def cmd_fanout(n, limit, out_path, procs, cmd):
     emit("worker_rss_load", worst / 1024.0, "MB")
     emit("worker_tree_rss_load", worst_tree / 1024.0, "MB")
     # where the CPU went (a worker's figure includes its task children)
-    for name, _ in procs:
-        emit("fanout_cpu_%s" % name, cpu[name], "s")
+    for name, pid in procs:
+        if is_alive(pid):
+            emit("fanout_cpu_%s" % name, cpu[name], "s")
+        else:
+            note("%s (pid %d) died during the fan-out: no CPU figure for it" % (name, pid))
     emit("fanout_cpu_trigger_cli", cli.ru_utime + cli.ru_stime, "s")
     total, idle = m1[0] - m0[0], m1[1] - m0[1]
     emit("fanout_machine_busy", 100.0 * (total - idle) / total if total else 0.0, "%")
