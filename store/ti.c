@@ -196,6 +196,8 @@ int store_ti_get_by_key(Store *s, const char *dag_id, const char *run_id, const 
     return found;
 }
 
+static int read_ti_list(StoreRows *r, TaskInstance **out, size_t *n);
+
 int store_ti_list_run(Store *s, const char *dag_id, const char *run_id, TaskInstance **out, size_t *n)
 {
     *out = NULL;
@@ -206,16 +208,7 @@ int store_ti_list_run(Store *s, const char *dag_id, const char *run_id, TaskInst
                            "ORDER BY task_id, map_index",
                            p, 2);
     if (!r) return -1;
-    size_t cap = 0;
-    while (rows_next(r)) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = xrealloc(*out, cap * sizeof **out);
-        }
-        read_ti(r, &(*out)[(*n)++]);
-    }
-    rows_free(r);
-    return 0;
+    return read_ti_list(r, out, n);
 }
 
 /* Says why a guarded update changed nothing, for the caller's message. */
