@@ -10,7 +10,7 @@
 # a new tests/unit/test_*.c is a new CUnit suite. Nothing else to register.
 
 CC       ?= cc
-PKGS     := yaml-0.1 libcjson libpq sqlite3 openssl libcurl libmicrohttpd hiredis librabbitmq
+PKGS     := yaml-0.1 libcjson libpq sqlite3 openssl libcurl libmicrohttpd hiredis librabbitmq zlib
 MODULES  := core store broker-adapters cluster scheduler worker worker/operators api cli
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wpointer-arith -Wundef -Wwrite-strings -Wno-unused-parameter

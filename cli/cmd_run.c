@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "cli/cli.h"
 #include "cli/cmd_store.h"
 #include "core/dagbag.h"
@@ -183,6 +184,14 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
     /* the in-process broker forgot what it held when the last standalone stopped: tries
      * that were queued then are published again now, not after scheduler.queued_timeout */
     int requeued = store_ti_requeue_stale(rt.store, util_now_us() + 1);
+    /* the API and UI: on first start an admin user with a random password, printed once */
+    ApiContext api_ctx;
+    ApiServer *api = NULL;
+    if (cli_users_standalone_admin(cfg, rt.store) != 0 ||
+        cli_api_start(cfg, "standalone", url, NULL, rt.key, &api_ctx, &api) != 0) {
+        runtime_stop(&rt, 0);
+        return 1;
+    }
     StrBuf shown = {0};
     config_redact_url(&shown, url);
     fprintf(stderr,
@@ -192,10 +201,11 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
             "  dags:     %s\n"
             "  logs:     %s/logs\n"
             "  workers:  %lld\n"
+            "  api:      http://%s:%d/api/v2\n"
             "New DAGs start %s (core.dags_are_paused_at_creation). Stop with Ctrl-C.\n",
             (util_now_us() - t0) / 1000.0, config_get(cfg, "core.home"), sb_str(&shown), folder,
             config_get(cfg, "core.home"),
-            config_get_int(cfg, "worker.concurrency"),
+            config_get_int(cfg, "worker.concurrency"), config_get(cfg, "api.host"), api_server_port(api),
             config_get_bool(cfg, "core.dags_are_paused_at_creation") ? "paused: unpause them with gust dags unpause"
                                                                        : "unpaused");
     sb_free(&shown);
@@ -203,6 +213,8 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
     sched_run(rt.sched, &stop_flag);
     int64_t grace = config_get_duration_us(cfg, "worker.shutdown_grace");
     fprintf(stderr, "gust standalone: stopping (running tasks have %llds to finish)\n", (long long)(grace / 1000000));
+    api_server_stop(api);
+    api_context_free(&api_ctx);
     runtime_stop(&rt, grace);
     fprintf(stderr, "gust standalone: stopped\n");
     return 0;

@@ -42,9 +42,16 @@ static const ConfigSpec table[] = {
     URL("redis.url", "", FIXED, "Heartbeats and rate limits: redis://[:pass@]host:port/db; empty = in process (standalone only)"),
 
     STR("api.host", "127.0.0.1", FIXED, "Address the API and UI listen on"),
-    INT("api.port", "8080", 1, 65535, FIXED, "Port the API and UI listen on"),
+    INT("api.port", "8080", 0, 65535, FIXED, "Port the API and UI listen on (0 = any free port, printed at start)"),
     SECRET("api.secret_key", "", FIXED, "Key that signs API tokens; empty = a random key per start (tokens die on restart)"),
     INT("api.workers", "8", 1, 1024, FIXED, "Threads serving API requests"),
+    DUR("api.token_ttl", "24h", SEC(60), SEC(86400 * 30), FIXED, "How long a token from POST /auth/token stays valid"),
+    INT("api.max_body_bytes", "5242880", 1024, 1073741824, FIXED, "Largest request body accepted; a larger one is answered 413"),
+    INT("api.max_header_bytes", "32768", 4096, 1048576, FIXED, "Memory for one request's headers; a request with more is refused (431)"),
+    DUR("api.request_timeout", "30s", SEC(1), SEC(3600), FIXED, "A connection idle this long mid-request is closed"),
+    INT("api.maximum_page_limit", "100", 1, 100000, FIXED, "Largest `limit` a list endpoint accepts"),
+    STR("api.tls_cert", "", FIXED, "PEM certificate (chain): set with api.tls_key to serve HTTPS"),
+    STR("api.tls_key", "", FIXED, "PEM private key for api.tls_cert"),
 
     DUR("scheduler.heartbeat", "5s", MSEC(100), SEC(600), RELOAD, "How often a scheduler records that it is alive"),
     DUR("scheduler.dag_dir_list_interval", "30s", SEC(1), SEC(86400), RELOAD, "How often the DAG folder is scanned for new and changed files"),

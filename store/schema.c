@@ -215,11 +215,40 @@ static const char *const V2[] = {
     NULL,
 };
 
+/* The REST API's users (passwords hashed by core/passwd.c, never stored in clear) and the
+ * journal of run and task-instance state changes that /api/v2/gust/events streams: rows
+ * are written in the same transaction as the change they record, so a follower that reads
+ * the journal in id order sees every change once, in the order each row went through them
+ * (ids may commit out of order across rows: the reader waits briefly for gaps). The
+ * scheduler prunes rows older than api.events_retention. */
+static const char *const V3[] = {
+    "CREATE TABLE api_user ("
+    " id {{ID}},"
+    " username TEXT NOT NULL UNIQUE,"
+    " password_hash TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " changed_at BIGINT NOT NULL,"
+    " last_login BIGINT)",
+    "CREATE TABLE state_event ("
+    " id {{ID}},"
+    " ts BIGINT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " dag_id TEXT NOT NULL,"
+    " run_id TEXT NOT NULL,"
+    " task_id TEXT,"
+    " map_index INTEGER,"
+    " try_number INTEGER,"
+    " state TEXT)",
+    "CREATE INDEX state_event_ts ON state_event (ts)",
+    NULL,
+};
 static const Migration MIGRATIONS[] = {
     {1, "initial schema: DAGs, versions, runs, task instances, XComs, variables, connections, pools, logs, "
         "import errors, event log, assets, outbox",
      V1},
     {2, "task_instance.first_poke_at: reschedule-mode sensors time out from their first poke", V2},
+    {3, "api_user: REST API users; state_event: the journal of run and task-instance state changes", V3},
 };
 
 const Migration *schema_migrations(int *n)

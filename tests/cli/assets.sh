@@ -26,7 +26,7 @@ consumer:
   tasks:
     - {task_id: use, operator: bash, bash_command: "echo consuming"}
 YML
-F=(--core.dags_folder="$TMP/dags" --core.dags_are_paused_at_creation=false)
+F=(--api.port=0 --core.dags_folder="$TMP/dags" --core.dags_are_paused_at_creation=false)
 : >"$TMP/sa.log"
 "$GUST" "${F[@]}" standalone >"$TMP/sa.log" 2>&1 &
 SA=$!

@@ -329,7 +329,7 @@ fi
 # --- 9, 11. against a running gust standalone ----------------------------------------------------
 echo "standalone: DAG versions, max_active_runs, depends_on_past"
 SAHOME="$TMP/sa"
-SA=("$GUST" --core.dags_folder="$TMP/sadags" --core.dags_are_paused_at_creation=false
+SA=("$GUST" --api.port=0 --core.dags_folder="$TMP/sadags" --core.dags_are_paused_at_creation=false
     --scheduler.dag_dir_list_interval=1s --api.port=$((20000 + $$ % 20000)))
 GUST_HOME="$SAHOME" "${SA[@]}" standalone >"$TMP/sa.log" 2>&1 &
 SA_PID=$!

@@ -60,7 +60,7 @@ gone() {
 
 mkdir -p "$DAGS"
 cp -R dags/. "$DAGS/"
-OPTS=(--core.dags_folder="$DAGS" --core.dags_are_paused_at_creation=false
+OPTS=(--api.port=0 --core.dags_folder="$DAGS" --core.dags_are_paused_at_creation=false
       --scheduler.dag_dir_list_interval=1s --worker.shutdown_grace=${GRACE}s --worker.concurrency=8)
 
 # start ROUND: launch the standalone in the background, check its banner and start time
