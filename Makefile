@@ -22,6 +22,9 @@ ALLCFLAGS = -std=c11 $(WARN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+# The web UI's files, embedded as byte arrays (ui/embed.sh); a generated source like the others.
+UI_FILES := $(sort $(wildcard ui/*.html ui/*.js ui/*.css ui/*.svg))
+LIB_SRC  += build/gen/ui_assets.c
 MAIN_SRC := cli/main.c
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -45,6 +48,10 @@ bin/gust: $(REL_OBJ) build/rel/cli/main.o
 bin/gust-san: $(SAN_OBJ) build/san/cli/main.o
 	@mkdir -p $(@D)
 	$(CC) $(SANFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/gen/ui_assets.c: $(UI_FILES) ui/embed.sh
+	@mkdir -p $(@D)
+	sh ui/embed.sh $@ $(UI_FILES)
 
 build/rel/%.o: %.c
 	@mkdir -p $(@D)
@@ -80,10 +87,11 @@ cli-test: bin/gust-san
 	@set -e; for t in tests/cli/*.sh; do echo "== $$t"; GUST_BIN=$(CURDIR)/bin/gust-san bash $$t; done
 
 # Benchmarks: optimised build, real servers; figures go to docs/performance.md.
-bench: deps $(BENCHES)
+bench: deps $(BENCHES) bin/gust bin/bench/seed_api
 	@bash tests/services.sh start
 	@eval "$$(bash tests/services.sh env)" && set -e && for b in $(BENCHES); do echo "== $$b"; $$b; done; \
-	  echo "== celery (the peer)"; bash tests/bench/celery/run.sh
+	  echo "== api (tests/bench/bench_api.sh)"; bash tests/bench/bench_api.sh; \
+	  echo "== distributed, then the Celery peer (tests/bench/bench_dist.sh)"; bash tests/bench/bench_dist.sh
 
 bin/bench/%: tests/bench/%.c $(REL_OBJ)
 	@mkdir -p $(@D)

@@ -104,6 +104,7 @@ extern const ApiRoute api_routes_kv[];       /* routes_kv.c: variables, connecti
 extern const ApiRoute api_routes_gust[];     /* routes_gust.c: gust/workers, gust/ratelimits */
 extern const ApiRoute api_routes_events[];   /* events.c: gust/events (SSE) */
 extern const ApiRoute api_routes_metrics[];  /* metrics.c: /metrics */
+extern const ApiRoute api_routes_ui[];       /* routes_ui.c: the web UI's files, "/" and "/ui/{file}" */
 
 /* ---- helpers for handlers (api/util.c) ----------------------------------------------------- */
 

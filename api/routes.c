@@ -10,7 +10,7 @@
 
 static const ApiRoute *const tables[] = {
     api_routes_meta, api_routes_dags, api_routes_runs,   api_routes_tis,
-    api_routes_kv,   api_routes_gust, api_routes_events, api_routes_metrics,
+    api_routes_kv,   api_routes_gust, api_routes_events, api_routes_metrics, api_routes_ui,
 };
 
 /* Match pattern against path; on success fill params (into pbuf) and return the number of

@@ -223,7 +223,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, ApiResp *r)
         }
         MHD_add_response_header(mr, "Cache-Control", "no-cache");
         MHD_add_response_header(mr, "X-Accel-Buffering", "no");
-    } else if (r->body_len > 1024 && accepts_gzip(c) && strncmp(r->content_type, "application/json", 16) == 0) {
+    } else if (r->body_len > 1024 && accepts_gzip(c) &&
+               (strncmp(r->content_type, "application/json", 16) == 0 || strncmp(r->content_type, "text/", 5) == 0)) {
         size_t zl = 0;
         unsigned char *z = gzip_body(r->body, r->body_len, &zl);
         if (z) {
