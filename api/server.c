@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "api/auth.h"
@@ -35,6 +36,8 @@
 
 struct ApiServer {
     struct MHD_Daemon *d;
+    pthread_t ticker;      /* wakes suspended streams twice a second (timers, keepalives) */
+    int ticker_started;
     ApiContext *ctx;
     int port;
     char *tls_cert, *tls_key;  /* PEM text MHD keeps pointers to: freed after the daemon */
@@ -475,12 +478,30 @@ ApiServer *api_server_start(ApiContext *ctx, char *err, size_t errlen)
         free(srv->tls_cert), free(srv->tls_key), free(srv);
         return NULL;
     }
+    srv->ticker_started = pthread_create(&srv->ticker, NULL, ticker_main, NULL) == 0;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : port;
     return srv;
 }
 
 int api_server_port(const ApiServer *s) { return s ? s->port : 0; }
+
+/* Streams that wait on time rather than on data (dagRuns/wait's interval, SSE keepalives)
+ * are resumed by this tick; streams that wait on data are also woken by api_stream_wake. */
+static void *ticker_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&streams_mu);
+        int closing = streams_closing, any = 0;
+        for (Stream *st = streams; st; st = st->next) any |= st->suspended;
+        pthread_mutex_unlock(&streams_mu);
+        if (closing) return NULL;
+        if (any) api_stream_wake();
+    }
+}
 
 void api_server_stop(ApiServer *s)
 {
@@ -490,6 +511,7 @@ void api_server_stop(ApiServer *s)
     streams_closing = 1;
     pthread_mutex_unlock(&streams_mu);
     api_stream_wake();
+    if (s->ticker_started) pthread_join(s->ticker, NULL);
     MHD_quiesce_daemon(s->d);
     api_events_stop();
     MHD_stop_daemon(s->d);
