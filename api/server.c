@@ -43,6 +43,8 @@ struct ApiServer {
     char *tls_cert, *tls_key;  /* PEM text MHD keeps pointers to: freed after the daemon */
 };
 
+static void *ticker_main(void *arg);
+
 /* ---- per-thread store connections --------------------------------------------------------- */
 
 static pthread_key_t store_key;
