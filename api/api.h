@@ -131,7 +131,7 @@ int api_query_all(ApiReq *r, const char *name, const char **out, int max);
 /* A request header, or NULL. */
 const char *api_header(ApiReq *r, const char *name);
 
-/* limit (default 50, 0..api.maximum_page_limit) and offset (>= 0, <= 10^9). 0 ok; -1 after
+/* limit (default 50, 0..10^9, clamped to api.maximum_page_limit as Airflow does) and offset (>= 0, <= 10^9). 0 ok; -1 after
  * answering 422. */
 int api_page(ApiReq *r, ApiResp *out, int *limit, int *offset);
 /* Boolean query argument: "true"/"false" (also 1/0). 1/0 = value, 2 = absent (dflt not

@@ -168,7 +168,9 @@ int api_page(ApiReq *r, ApiResp *out, int *limit, int *offset)
 {
     long long lim = 50, off = 0;
     long long maxlim = config_get_int(r->ctx->cfg, "api.maximum_page_limit");
-    if (api_query_int(r, out, "limit", 0, maxlim, &lim) < 0) return -1;
+    /* as Airflow: a limit above the maximum is clamped to it, not refused */
+    if (api_query_int(r, out, "limit", 0, 1000000000LL, &lim) < 0) return -1;
+    if (lim > maxlim) lim = maxlim;
     if (api_query_int(r, out, "offset", 0, 1000000000LL, &off) < 0) return -1;
     *limit = (int)lim;
     *offset = (int)off;

@@ -36,6 +36,7 @@
 extern char **environ;
 
 #define CANCEL_POLL_US INT64_C(50000)    /* how often *cancel is looked at */
+#define IDLE_US INT64_C(250000)          /* how often on_idle is called */
 #define WAITID_POLL_US INT64_C(10000)    /* exit polling when pidfd_open is unavailable */
 #define REAP_GROUP_US INT64_C(500000)    /* how long to wait for killed group members */
 #define XCOM_MAX_BYTES (16 * 1024 * 1024)
@@ -590,6 +591,7 @@ static ExecOutcome supervise(const ExecRequest *req, pid_t pid, int *out_fd, Rea
     int64_t deadline = req->timeout_us >= 0 ? start + req->timeout_us : INT64_MAX;
     int64_t grace = req->kill_grace_us > 0 ? req->kill_grace_us : EXEC_DEFAULT_GRACE_US;
     int64_t kill_at = INT64_MAX;
+    int64_t idle_at = start + IDLE_US;
     ExecOutcome why = EXEC_SUCCESS;
     *phase = PH_RUNNING;
 
@@ -617,6 +619,13 @@ static ExecOutcome supervise(const ExecRequest *req, pid_t pid, int *out_fd, Rea
             wait = kill_at - now;
         }
         if (pidfd < 0 && wait > WAITID_POLL_US) wait = WAITID_POLL_US;
+        if (req->on_idle) {
+            if (now >= idle_at) {
+                req->on_idle(req->ud);
+                idle_at = now + IDLE_US;
+            }
+            if (wait > idle_at - now) wait = idle_at - now;
+        }
 
         struct pollfd pf[2];
         int n = 0, out_i = -1, pid_i = -1;

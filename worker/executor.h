@@ -61,6 +61,9 @@ typedef struct ExecRequest {
                                        its newline (nor a trailing CR), as it is produced; called
                                        on the calling thread; may be NULL */
     void *ud;                       /* passed to on_line */
+    void (*on_idle)(void *ud);      /* called on the calling thread about every 250 ms while the
+                                       task runs (e.g. to flush buffered log lines a follower
+                                       waits for); may be NULL */
     volatile int *cancel;           /* if set and becomes non-zero: terminate like a timeout
                                        → EXEC_CANCELLED (checked every 50 ms) */
     const char *xcom_path;          /* if set: exported as GUST_XCOM_FILE; a stale file is removed

@@ -68,6 +68,14 @@ static void log_line(void *ud, const char *line, size_t len)
     if (t->logbuf.len > 4096 || util_now_us() - t->last_flush > 250000) log_flush(t);
 }
 
+/* While the task runs: lines it printed more than 250 ms ago reach the store even when it
+ * prints nothing after them, so a client tailing the log sees each line within ~0.5 s. */
+static void log_idle(void *ud)
+{
+    Try *t = ud;
+    if (t->logbuf.len && util_now_us() - t->last_flush > 250000) log_flush(t);
+}
+
 /* A line of gust's own (not the task's output) into the file and the store. */
 static void trylog(Try *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void trylog(Try *t, const char *fmt, ...)
@@ -253,7 +261,7 @@ static TryEnd run_bash(Try *t)
         .cwd = arg_str(t, "cwd", NULL), .work_root = work, .log_path = t->log_path,
         .timeout_us = t->task->execution_timeout_us, .rlimit_cpu_s = t->opt->rlimit_cpu_s,
         .rlimit_as_mb = t->opt->rlimit_as_mb, .rlimit_nofile = t->opt->rlimit_nofile, .skip_exit_codes = skip,
-        .n_skip = n_skip, .on_line = log_line, .ud = t, .cancel = t->cancel, .xcom_path = xcom,
+        .n_skip = n_skip, .on_line = log_line, .on_idle = log_idle, .ud = t, .cancel = t->cancel, .xcom_path = xcom,
     };
     /* with append_env off Airflow gives the command only env: keep PATH et al. (the executor does) */
     if (!t->task->env) req.append_env = 1;
