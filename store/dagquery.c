@@ -1,0 +1,873 @@
+/* dagquery — the REST API's reads over DAGs (see dagquery.h).
+ *
+ * Statements are built from fixed fragments plus `?` placeholders; every value a caller
+ * gives is a bound parameter. The few engine differences are chosen per Store: the JSON
+ * functions that read a serialised DAG (json_extract / ->>), how a tag list is unnested
+ * (json_each / json_array_elements_text), substring search (instr / strpos), and sorting text
+ * bytewise on PostgreSQL (COLLATE "C") so both engines list in the same order. */
+#include "store/dagquery.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "store/kv.h"
+
+/* ---- building statements ------------------------------------------------------------------ */
+
+/* Bound parameters plus the heap strings some of them point to. */
+typedef struct Params {
+    StoreParam *v;
+    size_t n, cap;
+    char **owned;
+    size_t nowned;
+} Params;
+
+static void par_add(Params *p, StoreParam x)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->v = xrealloc(p->v, p->cap * sizeof *p->v);
+    }
+    p->v[p->n++] = x;
+}
+
+static void par_text(Params *p, const char *s) { par_add(p, SP_S(s)); }
+static void par_int(Params *p, int64_t i) { par_add(p, SP_I(i)); }
+
+/* A parameter whose text the Params owns (freed with it). */
+static void par_own(Params *p, char *s)
+{
+    p->owned = xrealloc(p->owned, (p->nowned + 1) * sizeof *p->owned);
+    p->owned[p->nowned++] = s;
+    par_text(p, s);
+}
+
+static void par_free(Params *p)
+{
+    for (size_t i = 0; i < p->nowned; i++) free(p->owned[i]);
+    free(p->owned);
+    free(p->v);
+    memset(p, 0, sizeof *p);
+}
+
+static int sqlite(const Store *s) { return store_is_sqlite(s); }
+static const char *bytewise(const Store *s) { return sqlite(s) ? "" : " COLLATE \"C\""; }
+
+/* "%<pattern>%" for LIKE ... ESCAPE '\': the caller's % and _ stay wildcards and \ escapes
+ * them, as in Airflow's search parameters; a trailing lone backslash is made literal (an
+ * escape with nothing after it is an error on PostgreSQL). */
+static char *like_contains_pattern(const char *pat, size_t len)
+{
+    StrBuf b = {0};
+    sb_appendc(&b, '%');
+    for (size_t i = 0; i < len; i++) {
+        if (pat[i] == '\\') {
+            if (i + 1 < len) {
+                sb_appendc(&b, '\\');
+                sb_appendc(&b, pat[++i]);
+            } else {
+                sb_append(&b, "\\\\");
+            }
+            continue;
+        }
+        sb_appendc(&b, pat[i]);
+    }
+    sb_appendc(&b, '%');
+    return sb_take(&b);
+}
+
+/* "%<text>%" matching text literally: %, _ and \ escaped. */
+static char *like_contains_literal(const char *text)
+{
+    StrBuf b = {0};
+    sb_appendc(&b, '%');
+    for (const char *c = text; *c; c++) {
+        if (*c == '%' || *c == '_' || *c == '\\') sb_appendc(&b, '\\');
+        sb_appendc(&b, *c);
+    }
+    sb_appendc(&b, '%');
+    return sb_take(&b);
+}
+
+/* " AND (LOWER(expr) LIKE LOWER(?) ESCAPE '\' OR ...)" for a search pattern ("a|b" is
+ * either; blanks around | are ignored). An empty pattern, and "~" (Airflow's alias for
+ * everything), add nothing. */
+static void where_pattern(StrBuf *w, Params *p, const char *expr, const char *pattern)
+{
+    if (!pattern || strcmp(pattern, "~") == 0) return;
+    int first = 1;
+    const char *c = pattern;
+    for (;;) {
+        const char *bar = strchr(c, '|');
+        const char *end = bar ? bar : c + strlen(c);
+        const char *a = c, *z = end;
+        while (a < z && (*a == ' ' || *a == '\t')) a++;
+        while (z > a && (z[-1] == ' ' || z[-1] == '\t')) z--;
+        if (z > a) {
+            sb_printf(w, "%sLOWER(%s) LIKE LOWER(?) ESCAPE '\\'", first ? " AND (" : " OR ", expr);
+            par_own(p, like_contains_pattern(a, (size_t)(z - a)));
+            first = 0;
+        }
+        if (!bar) break;
+        c = bar + 1;
+    }
+    if (!first) sb_append(w, ")");
+}
+
+/* " AND expr IN (?, ?, ...)" */
+static void where_in(StrBuf *w, Params *p, const char *expr, const char *const *v, size_t n)
+{
+    if (!n) return;
+    sb_printf(w, " AND %s IN (", expr);
+    for (size_t i = 0; i < n; i++) {
+        sb_append(w, i ? ", ?" : "?");
+        par_text(p, v[i]);
+    }
+    sb_append(w, ")");
+}
+
+static void where_time(StrBuf *w, Params *p, const char *col, const char *op, int64_t v)
+{
+    if (v == DAGQ_UNSET) return;
+    sb_printf(w, " AND %s %s ?", col, op);
+    par_int(p, v);
+}
+
+/* ---- what lives only in the serialised DAG ---------------------------------------------- */
+
+/* SQL reading a field of the dag_version row aliased `a`. */
+static void json_field(StrBuf *b, const Store *s, const char *a, const char *field)
+{
+    if (sqlite(s))
+        sb_printf(b, "json_extract(%s.data, '$.%s')", a, field);
+    else
+        sb_printf(b, "(%s.data::json ->> '%s')", a, field);
+}
+
+static void json_display_name(StrBuf *b, const Store *s, const char *a, const char *dag_id_col)
+{
+    sb_append(b, "COALESCE(");
+    json_field(b, s, a, "display_name");
+    sb_printf(b, ", %s)", dag_id_col);
+}
+
+/* display name, max_consecutive_failed_dag_runs, schedule kind, has task concurrency limits */
+static void json_version_columns(StrBuf *b, const Store *s, const char *a, const char *dag_id_col)
+{
+    json_display_name(b, s, a, dag_id_col);
+    if (sqlite(s)) {
+        sb_printf(b,
+                  ", json_extract(%s.data, '$.max_consecutive_failed_dag_runs'), json_extract(%s.data, "
+                  "'$.schedule.kind'), EXISTS (SELECT 1 FROM json_each(%s.data, '$.tasks') t WHERE "
+                  "json_extract(t.value, '$.max_active_tis_per_dag') > 0)",
+                  a, a, a);
+    } else {
+        sb_printf(b,
+                  ", CAST(%s.data::json ->> 'max_consecutive_failed_dag_runs' AS BIGINT), (%s.data::json #>> "
+                  "'{schedule,kind}'), EXISTS (SELECT 1 FROM json_array_elements(%s.data::json -> 'tasks') AS "
+                  "t(value) WHERE CAST(t.value ->> 'max_active_tis_per_dag' AS BIGINT) > 0)",
+                  a, a, a);
+    }
+}
+
+/* ---- the DAG list ------------------------------------------------------------------------- */
+
+void dagq_filter_init(DagqFilter *f)
+{
+    memset(f, 0, sizeof *f);
+    f->paused = f->has_import_errors = f->has_asset_schedule = -1;
+    f->run_start_gte = f->run_start_gt = f->run_start_lte = f->run_start_lt = DAGQ_UNSET;
+    f->run_end_gte = f->run_end_gt = f->run_end_lte = f->run_end_lt = DAGQ_UNSET;
+}
+
+void dagq_row_clear(DagqRow *r)
+{
+    if (!r) return;
+    free(r->dag_id);
+    free(r->display_name);
+    free(r->fileloc);
+    free(r->owners);
+    free(r->tags);
+    free(r->description);
+    free(r->timetable_summary);
+    free(r->timezone);
+    free(r->schedule_kind);
+    free(r->latest_version_id);
+    memset(r, 0, sizeof *r);
+}
+
+void dagq_rows_free(DagqRow *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dagq_row_clear(&rows[i]);
+    free(rows);
+}
+
+const char *const dagq_order_names[] = {
+    "dag_id", "dag_display_name", "next_dagrun", "state", "start_date", "last_run_state", "last_run_start_date",
+    NULL,
+};
+
+/* The display name needs the version (alias v) joined; state/start_date are the last
+ * run's (alias lr), as on Airflow's DAG list. */
+/* next_dagrun (the logical date) when the scheduler recorded it, else when the next run
+ * may be created: both grow together, so the order is the same */
+#define NEXT_RUN                                                                                               \
+    "COALESCE(d.next_dagrun, CASE WHEN d.next_dagrun_create_after > 253402300799999999 THEN NULL "            \
+    "ELSE d.next_dagrun_create_after END)"
+#define DN_SQLITE "COALESCE(json_extract(v.data, '$.display_name'), d.dag_id)"
+#define DN_PG "COALESCE(v.data::json ->> 'display_name', d.dag_id) COLLATE \"C\""
+static const char *const order_sqlite[] = {
+    "d.dag_id", DN_SQLITE, NEXT_RUN, "lr.state", "lr.start_date", "lr.state", "lr.start_date", NULL,
+};
+static const char *const order_pg[] = {
+    "d.dag_id COLLATE \"C\"", DN_PG, NEXT_RUN, "lr.state", "lr.start_date", "lr.state", "lr.start_date", NULL,
+};
+
+const char *const *dagq_order_columns(const Store *s) { return sqlite(s) ? order_sqlite : order_pg; }
+
+/* "(expr IS NULL), expr DIR" from api_order_by's "expr DIR": NULLs last both ways (SQLite
+ * puts them first ascending, PostgreSQL last), so the engines agree. */
+static void order_nulls_last(StrBuf *b, const char *order_sql)
+{
+    const char *sp = strrchr(order_sql, ' ');
+    if (!sp) {
+        sb_append(b, order_sql);
+        return;
+    }
+    sb_printf(b, "(%.*s IS NULL), %s", (int)(sp - order_sql), order_sql, order_sql);
+}
+
+/* The DAG's last run: its latest run (by run_after) that has started, as Airflow's list
+ * takes its latest run with a start_date. */
+#define LAST_RUN_JOIN                                                                                          \
+    " LEFT JOIN dag_run lr ON lr.id = (SELECT r2.id FROM dag_run r2 WHERE r2.dag_id = d.dag_id"               \
+    " AND r2.start_date IS NOT NULL ORDER BY r2.run_after DESC, r2.id DESC LIMIT 1)"
+#define HAS_IMPORT_ERRORS "EXISTS (SELECT 1 FROM import_error ie WHERE ie.filename = d.fileloc)"
+
+/* FROM ... WHERE ... for f, with its parameters. */
+static void dag_from_where(const Store *s, const DagqFilter *f, const char *order_sql, StrBuf *q, Params *p)
+{
+    StrBuf w = {0};
+    int need_lr = 0, need_v = 0;
+    if (order_sql && strstr(order_sql, "lr.")) need_lr = 1;
+    if (order_sql && strstr(order_sql, "v.data")) need_v = 1;
+
+    sb_append(&w, " WHERE 1 = 1");
+    if (f->match_none) sb_append(&w, " AND 1 = 0");
+    if (f->dag_id) {
+        sb_append(&w, " AND d.dag_id = ?");
+        par_text(p, f->dag_id);
+    }
+    if (f->exclude_stale) sb_append(&w, " AND d.is_active = 1");
+    if (f->paused >= 0) {
+        sb_append(&w, " AND d.is_paused = ?");
+        par_int(p, f->paused ? 1 : 0);
+    }
+    /* tags: the column is a JSON array of strings written by cJSON; "tag" (JSON-escaped)
+     * right after [ or , is exactly one element (an unescaped quote inside a string would
+     * have ended it) */
+    if (f->n_tags) {
+        sb_append(&w, " AND (");
+        for (size_t i = 0; i < f->n_tags; i++) {
+            cJSON *js = cJSON_CreateString(f->tags[i]);
+            char *quoted = cJSON_PrintUnformatted(js);
+            cJSON_Delete(js);
+            const char *fn = sqlite(s) ? "instr" : "strpos";
+            sb_printf(&w, "%s(%s(d.tags, ?) > 0 OR %s(d.tags, ?) > 0)", i ? (f->tags_all ? " AND " : " OR ") : "",
+                      fn, fn);
+            par_own(p, xasprintf("[%s", quoted ? quoted : "\"\""));
+            par_own(p, xasprintf(",%s", quoted ? quoted : "\"\""));
+            free(quoted);
+        }
+        sb_append(&w, ")");
+    }
+    if (f->n_owners) {
+        sb_append(&w, " AND (");
+        for (size_t i = 0; i < f->n_owners; i++) {
+            sb_printf(&w, "%sLOWER(d.owners) LIKE LOWER(?) ESCAPE '\\'", i ? " OR " : "");
+            par_own(p, like_contains_literal(f->owners[i]));
+        }
+        sb_append(&w, ")");
+    }
+    where_pattern(&w, p, "d.dag_id", f->dag_id_pattern);
+    if (f->display_name_pattern) {
+        StrBuf dn = {0};
+        json_display_name(&dn, s, "v", "d.dag_id");
+        size_t before = w.len;
+        where_pattern(&w, p, sb_str(&dn), f->display_name_pattern);
+        if (w.len != before) need_v = 1;
+        sb_free(&dn);
+    }
+    if (f->has_import_errors >= 0) sb_printf(&w, " AND %s" HAS_IMPORT_ERRORS, f->has_import_errors ? "" : "NOT ");
+    if (f->has_asset_schedule >= 0)
+        sb_printf(&w, " AND %sEXISTS (SELECT 1 FROM dag_schedule_asset_reference ar WHERE ar.dag_id = d.dag_id)",
+                  f->has_asset_schedule ? "" : "NOT ");
+    if (f->asset_dependency) {
+        StrBuf a = {0};
+        where_pattern(&a, p, "COALESCE(a.name, '') || ' ' || a.uri", f->asset_dependency);
+        if (a.len)
+            sb_printf(&w,
+                      " AND EXISTS (SELECT 1 FROM dag_schedule_asset_reference ar JOIN asset a ON a.id = ar.asset_id "
+                      "WHERE ar.dag_id = d.dag_id%s)",
+                      sb_str(&a));
+        sb_free(&a);
+    }
+    if (f->last_run_state) {
+        need_lr = 1;
+        sb_append(&w, " AND lr.state = ?");
+        par_text(p, f->last_run_state);
+    }
+    if (f->n_run_states) {
+        need_lr = 1;
+        where_in(&w, p, "lr.state", f->run_states, f->n_run_states);
+    }
+    size_t before = w.len;
+    where_time(&w, p, "lr.start_date", ">=", f->run_start_gte);
+    where_time(&w, p, "lr.start_date", ">", f->run_start_gt);
+    where_time(&w, p, "lr.start_date", "<=", f->run_start_lte);
+    where_time(&w, p, "lr.start_date", "<", f->run_start_lt);
+    where_time(&w, p, "lr.end_date", ">=", f->run_end_gte);
+    where_time(&w, p, "lr.end_date", ">", f->run_end_gt);
+    where_time(&w, p, "lr.end_date", "<=", f->run_end_lte);
+    where_time(&w, p, "lr.end_date", "<", f->run_end_lt);
+    if (w.len != before) need_lr = 1;
+
+    sb_append(q, " FROM dag d");
+    if (need_v) sb_append(q, " LEFT JOIN dag_version v ON v.id = d.latest_version_id");
+    if (need_lr) sb_append(q, LAST_RUN_JOIN);
+    sb_append(q, sb_str(&w));
+    sb_free(&w);
+}
+
+#define DAG_ROW_COLUMNS                                                                                            \
+    "dag_id, is_paused, is_active, fileloc, owners, tags, description, timetable_summary, timezone, "             \
+    "max_active_runs, max_active_tasks, latest_version_id, last_parsed_time, next_dagrun, "                        \
+    "next_dagrun_data_interval_start, next_dagrun_data_interval_end, next_dagrun_create_after"
+#define DAG_ROW_NCOLS 17
+
+static char *col_dup(StoreRows *r, int c) { return rows_isnull(r, c) ? NULL : xstrdup(rows_text(r, c)); }
+static int64_t col_time(StoreRows *r, int c) { return rows_isnull(r, c) ? -1 : rows_int(r, c); }
+
+/* Columns: the DAG_ROW_COLUMNS, has_import_errors, total, then display name, mcf, kind, tcl. */
+static void read_dag_row(StoreRows *r, DagqRow *d)
+{
+    memset(d, 0, sizeof *d);
+    d->dag_id = col_dup(r, 0);
+    d->is_paused = (int)rows_int(r, 1);
+    d->is_active = (int)rows_int(r, 2);
+    d->fileloc = col_dup(r, 3);
+    d->owners = col_dup(r, 4);
+    d->tags = col_dup(r, 5);
+    d->description = col_dup(r, 6);
+    d->timetable_summary = col_dup(r, 7);
+    d->timezone = col_dup(r, 8);
+    d->max_active_runs = (int)rows_int(r, 9);
+    d->max_active_tasks = (int)rows_int(r, 10);
+    d->latest_version_id = col_dup(r, 11);
+    d->last_parsed_time = col_time(r, 12);
+    d->next_dagrun = col_time(r, 13);
+    d->next_dagrun_data_interval_start = col_time(r, 14);
+    d->next_dagrun_data_interval_end = col_time(r, 15);
+    d->next_dagrun_create_after = col_time(r, 16);
+    /* the scheduler writes INT64_MAX for "no run will ever be due" */
+    if (d->next_dagrun_create_after > DAGQ_LAST_TIME) d->next_dagrun_create_after = -1;
+    d->has_import_errors = (int)rows_int(r, 17);
+    /* 18: total */
+    d->display_name = col_dup(r, 19);
+    if (!d->display_name) d->display_name = xstrdup(d->dag_id);
+    d->max_consecutive_failed_dag_runs = (int)rows_int(r, 20);
+    d->schedule_kind = col_dup(r, 21);
+    d->has_task_concurrency_limits = (int)rows_int(r, 22);
+    if (!d->owners) d->owners = xstrdup("");
+    if (!d->tags) d->tags = xstrdup("[]");
+    if (!d->timezone) d->timezone = xstrdup("UTC");
+}
+
+int store_dagq_list(Store *s, const DagqFilter *f, const char *order_sql, int limit, int offset, DagqRow **out,
+                    size_t *n, int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    if (!order_sql || !*order_sql) order_sql = sqlite(s) ? "d.dag_id ASC" : "d.dag_id COLLATE \"C\" ASC";
+    Params p = {0};
+    StrBuf from = {0}, order = {0}, q = {0};
+    dag_from_where(s, f, order_sql, &from, &p);
+    order_nulls_last(&order, order_sql);
+    sb_printf(&order, ", d.dag_id%s ASC", bytewise(s));
+
+    /* the page first (with the total), then only its rows read their version */
+    sb_append(&q, "SELECT p.dag_id, p.is_paused, p.is_active, p.fileloc, p.owners, p.tags, p.description, "
+                  "p.timetable_summary, p.timezone, p.max_active_runs, p.max_active_tasks, p.latest_version_id, "
+                  "p.last_parsed_time, p.next_dagrun, p.next_dagrun_data_interval_start, "
+                  "p.next_dagrun_data_interval_end, p.next_dagrun_create_after, p.has_ie, p.total, ");
+    json_version_columns(&q, s, "vv", "p.dag_id");
+    sb_append(&q, " FROM (SELECT ");
+    const char *cols = DAG_ROW_COLUMNS;
+    /* prefix every column with d. */
+    for (const char *c = cols; *c;) {
+        const char *comma = strchr(c, ',');
+        size_t len = comma ? (size_t)(comma - c) : strlen(c);
+        while (*c == ' ') c++, len--;
+        sb_printf(&q, "d.%.*s, ", (int)len, c);
+        c += len;
+        if (*c == ',') c++;
+    }
+    sb_printf(&q, HAS_IMPORT_ERRORS " AS has_ie, COUNT(*) OVER () AS total, ROW_NUMBER() OVER (ORDER BY %s) AS rn",
+              sb_str(&order));
+    sb_append(&q, sb_str(&from));
+    sb_printf(&q, " ORDER BY %s LIMIT ? OFFSET ?) p LEFT JOIN dag_version vv ON vv.id = p.latest_version_id "
+                  "ORDER BY p.rn",
+              sb_str(&order));
+    size_t nfilter = p.n;
+    par_int(&p, limit);
+    par_int(&p, offset);
+
+    int rc = 0;
+    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    if (!r) {
+        rc = -1;
+    } else {
+        size_t cap = 0;
+        while (rows_next(r)) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                *out = xrealloc(*out, cap * sizeof **out);
+            }
+            read_dag_row(r, &(*out)[*n]);
+            *total = rows_int(r, 18);
+            (*n)++;
+        }
+        rows_free(r);
+    }
+    /* an empty page (past the end, or limit 0) has no row to carry the total */
+    if (rc == 0 && *n == 0 && (offset > 0 || limit == 0)) {
+        StrBuf c = {0};
+        sb_printf(&c, "SELECT COUNT(*)%s", sb_str(&from));
+        if (store_q_int(s, sb_str(&c), p.v, (int)nfilter, 0, total) != 0) rc = -1;
+        sb_free(&c);
+    }
+    if (rc != 0) {
+        dagq_rows_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    sb_free(&from);
+    sb_free(&order);
+    sb_free(&q);
+    par_free(&p);
+    return rc;
+}
+
+int store_dagq_get(Store *s, const char *dag_id, DagqRow *out)
+{
+    DagqFilter f;
+    dagq_filter_init(&f);
+    f.dag_id = dag_id;
+    DagqRow *rows = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    if (store_dagq_list(s, &f, NULL, 1, 0, &rows, &n, &total) != 0) return -1;
+    if (n == 0) {
+        free(rows);
+        return 0;
+    }
+    *out = rows[0];
+    free(rows);
+    return 1;
+}
+
+/* ---- pausing, deleting ---------------------------------------------------------------------- */
+
+typedef struct Pause {
+    const char *const *ids;
+    size_t n;
+    int paused;
+} Pause;
+
+#define IN_BATCH 200
+
+static int pause_tx(Store *s, void *ud)
+{
+    Pause *pa = ud;
+    for (size_t at = 0; at < pa->n; at += IN_BATCH) {
+        size_t k = pa->n - at < IN_BATCH ? pa->n - at : IN_BATCH;
+        Params p = {0};
+        StrBuf q = {0};
+        sb_append(&q, "UPDATE dag SET is_paused = ? WHERE 1 = 1");
+        par_int(&p, pa->paused ? 1 : 0);
+        where_in(&q, &p, "dag_id", pa->ids + at, k);
+        int rc = store_x(s, sb_str(&q), p.v, (int)p.n, NULL);
+        sb_free(&q);
+        par_free(&p);
+        if (rc != 0) return -1;
+    }
+    for (size_t i = 0; i < pa->n; i++)
+        if (store_notify(s, pa->ids[i]) != 0) return -1;
+    return 0;
+}
+
+int store_dagq_set_paused(Store *s, const char *const *dag_ids, size_t n, int paused)
+{
+    if (!n) return 0;
+    Pause pa = {dag_ids, n, paused};
+    return store_tx(s, pause_tx, &pa);
+}
+
+typedef struct Delete {
+    const char *dag_id;
+    int result;
+} Delete;
+
+static int delete_tx(Store *s, void *ud)
+{
+    Delete *d = ud;
+    StoreParam id[] = {SP_S(d->dag_id)};
+    int64_t exists = 0, running = 0;
+    d->result = 0;
+    if (store_q_int(s, "SELECT COUNT(*) FROM dag WHERE dag_id = ?", id, 1, 0, &exists) != 0) return -1;
+    if (!exists) return 0;
+    if (store_q_int(s, "SELECT COUNT(*) FROM task_instance WHERE dag_id = ? AND state = 'running'", id, 1, 0,
+                    &running) != 0)
+        return -1;
+    if (running) {
+        d->result = 2;
+        return 0;
+    }
+    /* children first: not every table has a foreign key to cascade along */
+    static const char *const steps[] = {
+        "DELETE FROM task_log WHERE ti_id IN (SELECT id FROM task_instance WHERE dag_id = ?)",
+        "DELETE FROM outbox WHERE ti_id IN (SELECT id FROM task_instance WHERE dag_id = ?)",
+        "DELETE FROM task_instance_history WHERE dag_id = ?",
+        "DELETE FROM xcom WHERE dag_id = ?",
+        "DELETE FROM task_instance WHERE dag_id = ?",
+        "DELETE FROM dag_run WHERE dag_id = ?",
+        "DELETE FROM asset_dag_run_queue WHERE target_dag_id = ?",
+        "DELETE FROM dag_schedule_asset_reference WHERE dag_id = ?",
+        "DELETE FROM dag_version WHERE dag_id = ?",
+        "DELETE FROM dag WHERE dag_id = ?",
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (store_x(s, steps[i], id, 1, NULL) != 0) return -1;
+    d->result = 1;
+    return store_notify(s, d->dag_id);
+}
+
+int store_dagq_delete(Store *s, const char *dag_id)
+{
+    Delete d = {dag_id, 0};
+    if (store_tx(s, delete_tx, &d) != 0) return -1;
+    return d.result;
+}
+
+int store_dagq_active_runs(Store *s, const char *dag_id, int64_t *count)
+{
+    StoreParam p[] = {SP_S(dag_id)};
+    return store_q_int(s, "SELECT COUNT(*) FROM dag_run WHERE dag_id = ? AND state IN ('queued', 'running')", p, 1, 0,
+                       count);
+}
+
+/* ---- dagStats --------------------------------------------------------------------------- */
+
+void store_dagq_stats_free(DagqStats *st, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(st[i].dag_id);
+        free(st[i].display_name);
+    }
+    free(st);
+}
+
+int store_dagq_stats(Store *s, const char *const *dag_ids, size_t n_ids, DagqStats **out, size_t *n)
+{
+    static const char *const states[] = {"queued", "running", "success", "failed"};
+    *out = NULL;
+    *n = 0;
+    Params p = {0};
+    StrBuf q = {0};
+    /* count per (dag, state) first; the version's JSON is read once per group, not per run */
+    sb_append(&q, "SELECT g.dag_id, g.state, g.n, ");
+    json_display_name(&q, s, "v", "g.dag_id");
+    sb_append(&q, " FROM (SELECT r.dag_id, r.state, COUNT(*) AS n FROM dag_run r WHERE 1 = 1");
+    where_in(&q, &p, "r.dag_id", dag_ids, n_ids);
+    sb_printf(&q, " GROUP BY r.dag_id, r.state) g JOIN dag d ON d.dag_id = g.dag_id "
+                  "LEFT JOIN dag_version v ON v.id = d.latest_version_id ORDER BY g.dag_id%s",
+              bytewise(s));
+    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    sb_free(&q);
+    par_free(&p);
+    if (!r) return -1;
+    size_t cap = 0;
+    while (rows_next(r)) {
+        const char *id = rows_text(r, 0), *state = rows_text(r, 1);
+        if (!*n || strcmp((*out)[*n - 1].dag_id, id) != 0) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                *out = xrealloc(*out, cap * sizeof **out);
+            }
+            DagqStats *st = &(*out)[(*n)++];
+            memset(st, 0, sizeof *st);
+            st->dag_id = xstrdup(id);
+            st->display_name = col_dup(r, 3);
+            if (!st->display_name) st->display_name = xstrdup(id);
+        }
+        for (int i = 0; i < 4; i++)
+            if (state && strcmp(state, states[i]) == 0) (*out)[*n - 1].count[i] = rows_int(r, 2);
+    }
+    rows_free(r);
+    return 0;
+}
+
+/* ---- dagTags ---------------------------------------------------------------------------- */
+
+void store_dagq_strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+int store_dagq_tags(Store *s, const char *pattern, int desc, int limit, int offset, char ***names, size_t *n,
+                    int64_t *total)
+{
+    *names = NULL;
+    *n = 0;
+    *total = 0;
+    Params p = {0};
+    StrBuf q = {0}, w = {0};
+    const char *name = sqlite(s) ? "t.value" : "t.name";
+    const char *unnest = sqlite(s) ? "json_each(d.tags) t" : "json_array_elements_text(d.tags::json) AS t(name)";
+    where_pattern(&w, &p, name, pattern);
+    sb_append(&q, "SELECT x.name, COUNT(*) OVER () FROM (SELECT DISTINCT ");
+    sb_printf(&q, "%s AS name FROM dag d CROSS JOIN %s WHERE 1 = 1%s) x ORDER BY x.name%s %s LIMIT ? OFFSET ?", name,
+              unnest, sb_str(&w), bytewise(s), desc ? "DESC" : "ASC");
+    size_t nfilter = p.n;
+    par_int(&p, limit);
+    par_int(&p, offset);
+    int rc = 0;
+    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    if (!r) {
+        rc = -1;
+    } else {
+        size_t cap = 0;
+        while (rows_next(r)) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                *names = xrealloc(*names, cap * sizeof **names);
+            }
+            (*names)[(*n)++] = xstrdup(rows_text(r, 0) ? rows_text(r, 0) : "");
+            *total = rows_int(r, 1);
+        }
+        rows_free(r);
+    }
+    if (rc == 0 && *n == 0 && (offset > 0 || limit == 0)) {
+        StrBuf c = {0};
+        sb_printf(&c, "SELECT COUNT(*) FROM (SELECT DISTINCT %s AS name FROM dag d CROSS JOIN %s WHERE 1 = 1%s) x",
+                  name, unnest, sb_str(&w));
+        if (store_q_int(s, sb_str(&c), p.v, (int)nfilter, 0, total) != 0) rc = -1;
+        sb_free(&c);
+    }
+    if (rc != 0) {
+        store_dagq_strings_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    sb_free(&q);
+    sb_free(&w);
+    par_free(&p);
+    return rc;
+}
+
+/* ---- import errors ------------------------------------------------------------------------ */
+
+const char *const dagq_import_error_order_names[] = {
+    "id", "timestamp", "filename", "bundle_name", "stacktrace", "import_error_id", NULL,
+};
+/* gust has one bundle (the DAG folder): ordering by bundle_name is ordering by id */
+static const char *const ie_order_sqlite[] = {
+    "ie.id", "ie.timestamp", "ie.filename", "ie.id", "ie.stacktrace", "ie.id", NULL,
+};
+static const char *const ie_order_pg[] = {
+    "ie.id", "ie.timestamp", "ie.filename COLLATE \"C\"", "ie.id", "ie.stacktrace COLLATE \"C\"", "ie.id", NULL,
+};
+const char *const *dagq_import_error_order_columns(const Store *s) { return sqlite(s) ? ie_order_sqlite : ie_order_pg; }
+
+static int read_import_errors(StoreRows *r, StoreImportErrorList *out, int64_t *total)
+{
+    size_t cap = 0;
+    while (rows_next(r)) {
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            out->items = xrealloc(out->items, cap * sizeof *out->items);
+        }
+        StoreImportError *e = &out->items[out->n++];
+        e->id = rows_int(r, 0);
+        e->filename = col_dup(r, 1);
+        e->message = col_dup(r, 2);
+        e->timestamp = rows_int(r, 3);
+        if (total) *total = rows_int(r, 4);
+    }
+    rows_free(r);
+    return 0;
+}
+
+int store_dagq_import_errors(Store *s, const char *pattern, const char *order_sql, int limit, int offset,
+                             StoreImportErrorList *out, int64_t *total)
+{
+    memset(out, 0, sizeof *out);
+    *total = 0;
+    if (!order_sql || !*order_sql) order_sql = "ie.id ASC";
+    Params p = {0};
+    StrBuf q = {0}, w = {0};
+    where_pattern(&w, &p, "ie.filename", pattern);
+    sb_printf(&q,
+              "SELECT ie.id, ie.filename, ie.stacktrace, ie.timestamp, COUNT(*) OVER () FROM import_error ie "
+              "WHERE 1 = 1%s ORDER BY %s, ie.id ASC LIMIT ? OFFSET ?",
+              sb_str(&w), order_sql);
+    size_t nfilter = p.n;
+    par_int(&p, limit);
+    par_int(&p, offset);
+    int rc = 0;
+    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    if (!r)
+        rc = -1;
+    else
+        read_import_errors(r, out, total);
+    if (rc == 0 && out->n == 0 && (offset > 0 || limit == 0)) {
+        StrBuf c = {0};
+        sb_printf(&c, "SELECT COUNT(*) FROM import_error ie WHERE 1 = 1%s", sb_str(&w));
+        if (store_q_int(s, sb_str(&c), p.v, (int)nfilter, 0, total) != 0) rc = -1;
+        sb_free(&c);
+    }
+    if (rc != 0) store_import_error_list_free(out);
+    sb_free(&q);
+    sb_free(&w);
+    par_free(&p);
+    return rc;
+}
+
+int store_dagq_import_error_get(Store *s, int64_t id, StoreImportErrorList *out)
+{
+    memset(out, 0, sizeof *out);
+    StoreParam p[] = {SP_I(id)};
+    StoreRows *r = store_q(s, "SELECT id, filename, stacktrace, timestamp, 1 FROM import_error WHERE id = ?", p, 1);
+    if (!r) return -1;
+    read_import_errors(r, out, NULL);
+    return out->n > 0;
+}
+
+/* ---- DAG versions ------------------------------------------------------------------------- */
+
+void store_dagq_versions_free(DagqVersion *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].dag_id);
+        free(v[i].display_name);
+    }
+    free(v);
+}
+
+const char *const dagq_version_order_names[] = {"id", "version_number", "bundle_name", "bundle_version", NULL};
+/* no bundles in gust: ordering by them is ordering by id (creation order) */
+static const char *const version_order[] = {"v.id", "v.version_number", "v.id", "v.id", NULL};
+const char *const *dagq_version_order_columns(const Store *s)
+{
+    (void)s;
+    return version_order;
+}
+
+/* Columns: id, dag_id, version_number, created_at, total, display name. */
+static void read_version(StoreRows *r, DagqVersion *v)
+{
+    memset(v, 0, sizeof *v);
+    util_strlcpy(v->id, rows_text(r, 0) ? rows_text(r, 0) : "", sizeof v->id);
+    v->dag_id = col_dup(r, 1);
+    v->version_number = (int)rows_int(r, 2);
+    v->created_at = rows_int(r, 3);
+    v->display_name = col_dup(r, 5);
+    if (!v->display_name) v->display_name = xstrdup(v->dag_id ? v->dag_id : "");
+}
+
+int store_dagq_versions(Store *s, const char *dag_id, int version_number, const char *order_sql, int limit,
+                        int offset, DagqVersion **out, size_t *n, int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    if (!order_sql || !*order_sql) order_sql = "v.id ASC";
+    Params p = {0};
+    StrBuf q = {0}, w = {0};
+    sb_append(&w, " WHERE 1 = 1");
+    if (dag_id) {
+        sb_append(&w, " AND v.dag_id = ?");
+        par_text(&p, dag_id);
+    }
+    if (version_number > 0) {
+        sb_append(&w, " AND v.version_number = ?");
+        par_int(&p, version_number);
+    }
+    /* the page first; only its rows read their JSON for the display name */
+    sb_append(&q, "SELECT pv.id, pv.dag_id, pv.version_number, pv.created_at, pv.total, ");
+    json_display_name(&q, s, "vv", "pv.dag_id");
+    sb_printf(&q,
+              " FROM (SELECT v.id, v.dag_id, v.version_number, v.created_at, COUNT(*) OVER () AS total, "
+              "ROW_NUMBER() OVER (ORDER BY %s, v.id ASC) AS rn FROM dag_version v%s ORDER BY %s, v.id ASC "
+              "LIMIT ? OFFSET ?) pv JOIN dag_version vv ON vv.id = pv.id ORDER BY pv.rn",
+              order_sql, sb_str(&w), order_sql);
+    size_t nfilter = p.n;
+    par_int(&p, limit);
+    par_int(&p, offset);
+    int rc = 0;
+    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    if (!r) {
+        rc = -1;
+    } else {
+        size_t cap = 0;
+        while (rows_next(r)) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                *out = xrealloc(*out, cap * sizeof **out);
+            }
+            read_version(r, &(*out)[(*n)++]);
+            *total = rows_int(r, 4);
+        }
+        rows_free(r);
+    }
+    if (rc == 0 && *n == 0 && (offset > 0 || limit == 0)) {
+        StrBuf c = {0};
+        sb_printf(&c, "SELECT COUNT(*) FROM dag_version v%s", sb_str(&w));
+        if (store_q_int(s, sb_str(&c), p.v, (int)nfilter, 0, total) != 0) rc = -1;
+        sb_free(&c);
+    }
+    if (rc != 0) {
+        store_dagq_versions_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    sb_free(&q);
+    sb_free(&w);
+    par_free(&p);
+    return rc;
+}
+
+int store_dagq_version_get(Store *s, const char *dag_id, int version_number, DagqVersion *out)
+{
+    StrBuf q = {0};
+    sb_append(&q, "SELECT v.id, v.dag_id, v.version_number, v.created_at, 1, ");
+    json_display_name(&q, s, "v", "v.dag_id");
+    sb_append(&q, " FROM dag_version v WHERE v.dag_id = ?");
+    StoreParam p[] = {SP_S(dag_id), SP_I(version_number)};
+    if (version_number > 0)
+        sb_append(&q, " AND v.version_number = ?");
+    else
+        sb_append(&q, " ORDER BY v.version_number DESC LIMIT 1");
+    StoreRows *r = store_q(s, sb_str(&q), p, version_number > 0 ? 2 : 1);
+    sb_free(&q);
+    if (!r) return -1;
+    int found = rows_next(r);
+    if (found) read_version(r, out);
+    rows_free(r);
+    return found;
+}
