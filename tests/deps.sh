@@ -2,7 +2,10 @@
 # Installs the Debian packages that gust's build and tests need, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 # The list grows with the project: add a package here when a build or a test needs it.
+# Then the REST API tests' node modules (tests/api: `npm ci` from its lock file), when they are
+# missing or older than the lock file.
 set -euo pipefail
+API_DIR=$(cd "$(dirname "$0")" && pwd)/api
 
 packages=(
   build-essential pkg-config clang libclang-rt-14-dev tzdata jq procps
@@ -12,11 +15,27 @@ packages=(
   python3-celery python3-sqlalchemy python3-psycopg2   # tests/bench/celery: the Celery peer benchmark
 )
 
+# Node.js runs the API tests (tests/api). Debian's nodejs and npm, unless a node is already
+# there (a machine may have a newer one from elsewhere: Debian's npm would conflict with it).
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+
+# npm ci when tests/api/node_modules is missing or older than package-lock.json; quiet.
+node_modules() {
+  [ -f "$API_DIR/package-lock.json" ] || return 0
+  [ "$API_DIR/node_modules/.package-lock.json" -nt "$API_DIR/package-lock.json" ] && return 0
+  echo "deps: npm ci in tests/api"
+  (cd "$API_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  node_modules
+  exit 0
+fi
 
 cmd="apt-get install -y --no-install-recommends ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
@@ -40,3 +59,4 @@ fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends ${missing[*]}
+node_modules
