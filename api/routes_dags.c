@@ -1213,6 +1213,7 @@ static void h_validate(ApiReq *r, ApiResp *out)
     DagLoadOptions opt;
     memset(&opt, 0, sizeof opt);
     opt.default_timezone = config_get(r->ctx->cfg, "core.default_timezone");
+    opt.no_file_refs = 1; /* text from the network must not make the server open its files */
     dagbag_load_text(&bag, name, text, len, &opt);
     size_t errors = diag_count_errors(&bag.diags);
     cJSON *o = cJSON_CreateObject();

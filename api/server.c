@@ -346,7 +346,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rs->started = now_us();
         *con_cls = rs;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoll(cl, NULL, 10) > max_body) rs->too_large = 1;
+        if (cl && strtoll(cl, NULL, 10) > max_body) {
+            /* refuse before reading a byte of it: MHD answers and closes the connection */
+            rs->too_large = 1;
+            ApiResp out;
+            memset(&out, 0, sizeof out);
+            api_error(&out, 413, "The request body is larger than api.max_body_bytes (%lld bytes)", max_body);
+            api_metrics_observe("unmatched", method, 413, now_us() - rs->started);
+            enum MHD_Result ok = send_resp(c, &out);
+            resp_release(&out);
+            return ok;
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {

@@ -176,7 +176,8 @@ static int load_doc(DagBag *b, const char *file, const DocNode *root, const Defa
     for (size_t i = 0; i < root->len; i++) {
         const char *dag_id = root->keys[i]->text;
         if (strcmp(dag_id, "default") == 0) continue;
-        LoadCtx ctx = {file, dag_id, root_dir, NULL, opt && opt->now_us ? opt->now_us : util_now_us(), &b->diags};
+        LoadCtx ctx = {file, dag_id, root_dir, NULL, opt && opt->now_us ? opt->now_us : util_now_us(), &b->diags,
+                       opt ? opt->no_file_refs : 0};
         const DocNode *v = root->vals[i];
         if (v->kind != DOC_MAP) {
             LOAD_ERR(&ctx, root->keys[i], "a DAG must be a mapping of fields, got %s", doc_kind_name(v));

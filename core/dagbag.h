@@ -21,6 +21,10 @@ typedef struct DagLoadOptions {
                                      means; NULL: the folder of each file */
     const char *default_timezone; /* for DAGs that set none; NULL: "UTC" */
     int64_t now_us;               /* "now" for relative start dates ("2 days"); 0: the clock */
+    int no_file_refs;             /* 1: a reference to another file (schedule: {datasets: ..., file:
+                                     PATH}) is an error instead of being read — for text from the
+                                     network (the API's validate endpoint), which must not make the
+                                     server open its own files */
 } DagLoadOptions;
 
 typedef struct DagBag {

@@ -22,6 +22,7 @@ typedef struct LoadCtx {
     const GustTz *tz;        /* the DAG's timezone, for naive datetimes */
     int64_t now_us;          /* for relative start dates */
     DiagList *diags;
+    int no_file_refs;        /* DagLoadOptions.no_file_refs */
 } LoadCtx;
 
 #define LOAD_ERR(ctx, node, ...) \

@@ -305,6 +305,11 @@ static int load_asset_names(const LoadCtx *ctx, const DocNode *file, AssetNames 
         LOAD_ERR(ctx, file, "datasets file: expected a path");
         return -1;
     }
+    if (ctx->no_file_refs) {
+        LOAD_ERR(ctx, file, "datasets file: %s is not read when a DAG is validated from text (put the file "
+                            "beside the DAG in the dags folder and validate there)", p);
+        return -1;
+    }
     char *path = expand_root(ctx, p);
     char err[512];
     size_t len;

@@ -596,6 +596,14 @@ for (const [mode, available] of modes) {
             }));
             assert.equal(syn.valid, false);
             assert.ok(syn.errors[0].line >= 1);
+            // a reference to another file is refused, never read: the server's files stay its own
+            const ref = assertValidate(await api(s, 'POST', '/api/v2/gust/dags/validate', {
+                as: 'Viewer', headers: { 'Content-Type': 'application/yaml' },
+                body: 'ref_dag:\n  schedule:\n    datasets: "a"\n    file: /etc/passwd\n  tasks:\n    - {task_id: x, operator: empty}\n',
+            }));
+            assert.equal(ref.valid, false);
+            assert.ok(ref.errors.some((e) => /is not read when a DAG is validated from text/.test(e.message)), JSON.stringify(ref.errors));
+            assert.ok(!JSON.stringify(ref).includes('root:'), 'no content of /etc/passwd in the answer');
             const empty = await api(s, 'POST', '/api/v2/gust/dags/validate', { as: 'Viewer', body: '', headers: { 'Content-Type': 'application/yaml' } });
             assert.equal(empty.status, 422);
             const notString = await api(s, 'POST', '/api/v2/gust/dags/validate', { as: 'Viewer', body: { content: 5 } });
