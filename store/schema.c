@@ -241,6 +241,10 @@ static const char *const V3[] = {
     " try_number INTEGER,"
     " state TEXT)",
     "CREATE INDEX state_event_ts ON state_event (ts)",
+    /* the API's lists: a DAG's runs by date (the DAG list's last run, the runs page) and the
+     * audit log of one DAG */
+    "CREATE INDEX dag_run_dag_after ON dag_run (dag_id, run_after)",
+    "CREATE INDEX event_log_dag ON event_log (dag_id, dttm)",
     NULL,
 };
 static const Migration MIGRATIONS[] = {
@@ -248,7 +252,9 @@ static const Migration MIGRATIONS[] = {
         "import errors, event log, assets, outbox",
      V1},
     {2, "task_instance.first_poke_at: reschedule-mode sensors time out from their first poke", V2},
-    {3, "api_user: REST API users; state_event: the journal of run and task-instance state changes", V3},
+    {3, "api_user: REST API users; state_event: the journal of run and task-instance state changes; indexes for "
+        "the API's lists",
+     V3},
 };
 
 const Migration *schema_migrations(int *n)
