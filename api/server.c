@@ -297,6 +297,7 @@ static void dispatch(ApiServer *srv, struct MHD_Connection *c, const char *url, 
             api_error(out, 405, "Method %s is not allowed on %s", method, url);
         else
             api_error(out, 404, "Not found: %s", url);
+        api_metrics_observe("unmatched", method, out->status, now_us() - rs->started);
         return;
     }
     r.route = rt->pattern;
@@ -308,16 +309,15 @@ static void dispatch(ApiServer *srv, struct MHD_Connection *c, const char *url, 
         int ok = s ? api_auth_request(srv->ctx, s, authz, addr, user, sizeof user, &role, why, sizeof why) : -1;
         if (ok < 0) {
             api_store_error(out, s);
-            return;
-        }
-        if (ok == 0) {
+        } else if (ok == 0) {
             api_error(out, 401, "%s", why[0] ? why : "Not authenticated");
             out->extra_headers = xstrdup("WWW-Authenticate: Bearer\r\n");
-            return;
-        }
-        if (role < rt->role) {
+        } else if (role < rt->role) {
             api_error(out, 403, "Forbidden: %s needs the %s role; %s has %s", rt->pattern, api_role_name(rt->role),
                       user, api_role_name(role));
+        }
+        if (out->status) {
+            api_metrics_observe(rt->pattern, method, out->status, now_us() - rs->started);
             return;
         }
         r.user = user;
@@ -402,7 +402,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     vsnprintf(buf, sizeof buf, fmt, ap);
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = 0;
-    log_msg(LOG_WARNING, "api", "http: %s", buf);
+    /* a client going away mid-answer (an event stream closed, a tab shut) is routine */
+    int routine = strstr(buf, "Failed to send") || strstr(buf, "closed by remote") || strstr(buf, "Connection reset");
+    log_msg(routine ? LOG_DEBUG : LOG_WARNING, "api", "http: %s", buf);
 }
 
 static char *read_file_text(const char *path, char *err, size_t errlen)

@@ -116,6 +116,8 @@ int cmd_scheduler(GustConfig *cfg, int argc, char **argv)
     /* Fix: scheduler.zombie_timeout was read by standalone only; `gust scheduler` kept the
      * 300 s default whatever the settings said */
     so.zombie_timeout_us = config_get_duration_us(cfg, "scheduler.zombie_timeout");
+    so.heartbeat_us = config_get_duration_us(cfg, "scheduler.heartbeat");
+    so.events_retention_us = config_get_duration_us(cfg, "api.events_retention");
     so.cluster_url = config_get(cfg, "redis.url");
     Scheduler *sched = sched_new(store, broker, cache, &so);
     redact(burl, shown, sizeof shown);

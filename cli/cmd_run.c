@@ -145,6 +145,8 @@ static int runtime_start(Runtime *rt, GustConfig *cfg, const char *cmd, char *ur
     so.rescan_us = config_get_duration_us(cfg, "scheduler.dag_dir_list_interval");
     so.queued_timeout_us = config_get_duration_us(cfg, "scheduler.queued_timeout");
     so.zombie_timeout_us = config_get_duration_us(cfg, "scheduler.zombie_timeout");
+    so.heartbeat_us = config_get_duration_us(cfg, "scheduler.heartbeat");
+    so.events_retention_us = config_get_duration_us(cfg, "api.events_retention");
     so.create_runs = create_runs;
     rt->sched = sched_new(rt->store, rt->broker, rt->cache, &so);
     rt->pool = worker_pool_start(&rt->wopt, rt->cache, err, sizeof err);

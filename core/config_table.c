@@ -52,6 +52,9 @@ static const ConfigSpec table[] = {
     INT("api.maximum_page_limit", "100", 1, 100000, FIXED, "Largest `limit` a list endpoint accepts"),
     STR("api.tls_cert", "", FIXED, "PEM certificate (chain): set with api.tls_key to serve HTTPS"),
     STR("api.tls_key", "", FIXED, "PEM private key for api.tls_cert"),
+    DUR("api.events_retention", "1h", SEC(60), SEC(30 * 86400), FIXED, "How long the journal of state changes behind /api/v2/gust/events is kept (the scheduler prunes it); a client resuming with Last-Event-ID older than this misses what was pruned"),
+    INT("api.events_max_clients", "64", 1, 100000, FIXED, "Most /api/v2/gust/events subscribers at once per API server; one more is answered 503"),
+    DUR("api.events_keepalive", "15s", SEC(1), SEC(3600), FIXED, "A \": keepalive\" comment is sent on an event stream silent this long, so proxies keep it open"),
 
     DUR("scheduler.heartbeat", "5s", MSEC(100), SEC(600), RELOAD, "How often a scheduler records that it is alive"),
     DUR("scheduler.dag_dir_list_interval", "30s", SEC(1), SEC(86400), RELOAD, "How often the DAG folder is scanned for new and changed files"),

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/schedule.h"
@@ -13,6 +14,8 @@
 #include "scheduler/rules.h"
 #include "store/dags.h"
 #include "cluster/cluster.h"
+#include "store/jobs.h"
+#include "store/journal.h"
 #include "store/kv.h"
 #include "store/runs.h"
 #include "store/ti.h"
@@ -26,6 +29,10 @@ struct Scheduler {
     SchedOptions opt;
     int64_t last_scan;       /* when the DAG folder was last scanned */
     int64_t last_sweep;      /* when the queued/zombie sweeps last ran */
+    int64_t last_prune;      /* when the state-change journal was last pruned */
+    int64_t last_beat;       /* when the job row was last refreshed */
+    int64_t started_at;
+    char job_id[33];         /* this scheduler's row in the job table */
     char *scan_fingerprint;  /* (path, mtime, size) of every DAG file at the last scan */
     ClusterConn *cluster;    /* worker liveness (Redis, or in process); NULL if unreachable */
     BrokerMsg *unconfirmed;  /* outbox rows we hold the lease of whose publish was not confirmed */
@@ -50,6 +57,8 @@ void sched_default_options(SchedOptions *o)
     o->queued_timeout_us = 600LL * 1000000;
     o->zombie_timeout_us = 300LL * 1000000;
     o->create_runs = 1;
+    o->heartbeat_us = 5LL * 1000000;
+    o->events_retention_us = 3600LL * 1000000;
 }
 
 Scheduler *sched_new(Store *store, Broker *broker, DagCache *cache, const SchedOptions *opt)
@@ -59,6 +68,8 @@ Scheduler *sched_new(Store *store, Broker *broker, DagCache *cache, const SchedO
     s->broker = broker;
     s->cache = cache;
     s->opt = *opt;
+    store_new_id(s->job_id);
+    s->started_at = util_now_us();
     char err[256];
     s->cluster = cluster_connect(opt->cluster_url ? opt->cluster_url : "", err, sizeof err);
     if (!s->cluster) log_warn("scheduler", "%s: no zombie will be declared until it answers", err);
@@ -68,6 +79,7 @@ Scheduler *sched_new(Store *store, Broker *broker, DagCache *cache, const SchedO
 void sched_free(Scheduler *s)
 {
     if (!s) return;
+    if (s->last_beat) (void)store_job_end(s->store, s->job_id, util_now_us());
     free(s->scan_fingerprint);
     free(s->unconfirmed);
     cluster_close(s->cluster);
@@ -590,8 +602,32 @@ static int try_alive(ClusterConn *c, const char *worker_id, const char *ti_id)
     return listed;
 }
 
+/* The journal of state changes (store/journal.h) grows with every transition; the API's
+ * event streams only need its recent past. Once a minute is plenty: the rows are small, and
+ * the prune finds its cut by primary key, so it costs a few lookups when there is nothing
+ * to delete. Several schedulers may prune at once: deleting the same rows twice is harmless. */
+static void prune_journal(Scheduler *s, int64_t now)
+{
+    if (now - s->last_prune < 60LL * 1000000) return;
+    s->last_prune = now;
+    int64_t n = store_journal_prune(s->store, now - s->opt.events_retention_us);
+    if (n < 0) log_warn("scheduler", "cannot prune the state-change journal: %s", store_last_error(s->store));
+    (void)store_job_prune(s->store, now - 86400LL * 1000000);
+}
+
+/* The job row says this scheduler is alive (monitor/health reads it). Rows of schedulers
+ * silent for a day are forgotten with the journal's once-a-minute prune. */
+static void beat(Scheduler *s, int64_t now)
+{
+    char host[128] = "";
+    gethostname(host, sizeof host - 1);
+    if (store_job_beat(s->store, s->job_id, "SchedulerJob", host, (int)getpid(), s->started_at, now) != 0)
+        log_warn("scheduler", "cannot record the heartbeat: %s", store_last_error(s->store));
+}
+
 static void sweep(Scheduler *s, int64_t now)
 {
+    prune_journal(s, now);
     int requeued = store_ti_requeue_stale(s->store, now - s->opt.queued_timeout_us);
     if (requeued > 0) log_warn("scheduler", "%d task instance(s) queued too long without a worker: published again",
                                requeued);
@@ -669,6 +705,10 @@ int sched_step(Scheduler *s, int64_t *next_us)
     next = rp.next;
     int64_t retry_at = store_ti_next_attempt(s->store);
     if (retry_at > 0 && retry_at < next) next = retry_at;
+    if (now - s->last_beat >= s->opt.heartbeat_us) {
+        s->last_beat = now;
+        beat(s, now);
+    }
     if (now - s->last_sweep >= 5LL * 1000000) {
         s->last_sweep = now;
         sweep(s, now);

@@ -31,6 +31,8 @@ typedef struct SchedOptions {
     int64_t zombie_timeout_us;    /* running without a heartbeat this long: failed (and retried) */
     int create_runs;              /* 0: do not create scheduled runs (dags test) */
     const char *cluster_url;      /* Redis for worker liveness (zombies); NULL/"": in process */
+    int64_t heartbeat_us;         /* scheduler.heartbeat: how often the job row is refreshed */
+    int64_t events_retention_us;  /* api.events_retention: state_event rows kept this long */
 } SchedOptions;
 
 void sched_default_options(SchedOptions *o);

@@ -16,7 +16,7 @@
 static const char *const TABLES[] = {
     "outbox", "asset_dag_run_queue", "dag_schedule_asset_reference", "asset_event", "asset", "event_log",
     "import_error", "task_log", "slot_pool", "connection", "variable", "xcom", "task_instance_history",
-    "task_instance", "dag_run", "dag_version", "dag", "gust_schema",
+    "task_instance", "dag_run", "dag_version", "dag", "state_event", "api_user", "job", "gust_schema",
 };
 
 int store_schema_target(void)

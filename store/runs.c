@@ -7,6 +7,7 @@
 
 #include "core/timeutil.h"
 #include "core/util.h"
+#include "store/journal.h"
 
 static const char *const RUN_STATES[RUN__COUNT] = {"queued", "running", "success", "failed"};
 
@@ -144,6 +145,7 @@ static int create_tx(Store *s, void *ud)
         return -1;
     c->created = affected > 0;
     if (!c->created) return 0;
+    if (store_journal_run(s, now, sp->dag_id, sp->run_id, "queued") != 0) return -1;
     if (store_ti_insert(s, sp->dag_id, sp->run_id, sp->dag_version_id, c->tis, c->n) != 0) return -1;
     return store_notify(s, sp->dag_id);
 }
@@ -226,7 +228,9 @@ int store_run_set_state_in_tx(Store *s, const char *dag_id, const char *run_id, 
     StoreParam p[] = {SP_I(now), SP_S(dag_id), SP_S(run_id)};
     if (store_x(s, sql, p, 3, &n) != 0) return -1;
     *changed = n > 0;
-    return *changed ? store_notify(s, dag_id) : 0;
+    if (!*changed) return 0;
+    if (store_journal_run(s, now, dag_id, run_id, run_state_name(to)) != 0) return -1;
+    return store_notify(s, dag_id);
 }
 
 typedef struct SetRun {

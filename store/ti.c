@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "store/journal.h"
 
 static const char *const NAMES[TI__COUNT] = {
     "none",    "scheduled",         "queued",  "running",         "success", "failed",
@@ -288,7 +289,7 @@ static int set_state_sql(Store *s, SetState *st)
     sb_free(&sql);
     if (rc != 0) return -1;
     st->moved = n > 0;
-    return 0;
+    return st->moved ? store_journal_ti(s, now, st->id) : 0;
 }
 
 static int set_state_tx(Store *s, void *ud)
@@ -325,6 +326,7 @@ static int enqueue_tx(Store *s, void *ud)
         return -1;
     e->moved = n > 0;
     if (!e->moved) return 0;
+    if (store_journal_ti(s, now, e->id) != 0) return -1;
     StoreParam q[] = {SP_I(e->priority), SP_I(now), SP_S(e->id)};
     return store_x(s,
                    "INSERT INTO outbox (ti_id, try_number, queue, priority, created_at) "
@@ -363,6 +365,7 @@ static int claim_tx(Store *s, void *ud)
         return -1;
     c->won = n > 0;
     if (!c->won) return 0;
+    if (store_journal_ti(s, now, c->id) != 0) return -1;
     /* a claimed try no longer needs publishing, whatever the publisher is doing */
     StoreParam q[] = {SP_S(c->id), SP_I(c->try_number)};
     if (store_x(s, "DELETE FROM outbox WHERE ti_id = ? AND try_number = ?", q, 2, NULL) != 0) return -1;
@@ -407,7 +410,7 @@ static int finish_tx(Store *s, void *ud)
                     r0, 4, &n) != 0)
             return -1;
         f->st.moved = n > 0;
-        if (n > 0) return store_notify(s, f->st.id);
+        if (n > 0) return store_journal_ti(s, now0, f->st.id) == 0 ? store_notify(s, f->st.id) : -1;
         /* not running (restarting?): fall through to the general path */
     }
     /* the history row is written first, from the row as it stands, so it records the try
@@ -437,6 +440,7 @@ static int finish_tx(Store *s, void *ud)
     if (restarted) {
         f->st.moved = 1;
         f->restarted = 1;
+        if (store_journal_ti(s, now, f->st.id) != 0) return -1;
         return store_notify(s, f->st.id);
     }
     if (set_state_sql(s, &f->st) != 0) return -1;
@@ -680,7 +684,9 @@ static int clear_ti_tx(Store *s, void *ud)
         }
     }
     c->moved = n > 0;
-    return c->moved ? store_notify(s, c->id) : 0;
+    if (!c->moved) return 0;
+    if (store_journal_ti(s, util_now_us(), c->id) != 0) return -1;
+    return store_notify(s, c->id);
 }
 
 int store_ti_clear_for_rerun(Store *s, const char *id, TiState from, int try_number, int retries, TiState *became)
@@ -724,6 +730,7 @@ static int defer_tx(Store *s, void *ud)
         return -1;
     d->moved = n > 0;
     if (!d->moved) return 0;
+    if (store_journal_ti(s, util_now_us(), d->id) != 0) return -1;
     StoreParam q[] = {SP_S(d->id), SP_I(d->try_number)};
     if (store_x(s, "DELETE FROM outbox WHERE ti_id = ? AND try_number = ?", q, 2, NULL) != 0) return -1;
     return store_notify(s, d->id);

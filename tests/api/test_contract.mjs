@@ -177,6 +177,10 @@ function contractSuite(mode) {
         test('GET /api/v2/monitor/health is HealthInfoResponse, the store healthy', async () => {
             const body = await get('/api/v2/monitor/health', undefined, 200, { as: null });
             assert.equal(body.metadatabase.status, 'healthy');
+            // a scheduler runs in both modes: its heartbeat (the job table) makes it healthy
+            assert.equal(body.scheduler.status, 'healthy', JSON.stringify(body));
+            const age = Date.now() - Date.parse(body.scheduler.latest_scheduler_heartbeat);
+            assert.ok(age >= -2000 && age < 30000, `heartbeat ${body.scheduler.latest_scheduler_heartbeat} is recent`);
         });
 
         test('GET /api/v2/version is VersionInfo', async () => {

@@ -447,7 +447,7 @@ static void test_out_of_range_and_malformed_values_name_key_value_and_source(voi
     char err[256] = "";
     const char *port[] = {"GUST__API__PORT=70000", NULL};
     CU_ASSERT_EQUAL(env_fails(port, err, sizeof err), -1);
-    ASSERT_STR_EQ(err, "api.port = 70000 (from GUST__API__PORT) is out of range 1-65535");
+    ASSERT_STR_EQ(err, "api.port = 70000 (from GUST__API__PORT) is out of range 0-65535");
 
     set_fails("core.parallelism", "0", "core.parallelism = 0 (from test) is out of range 1-4096");
     set_fails("core.parallelism", "99999999999999999999",
@@ -474,7 +474,7 @@ static void test_out_of_range_and_malformed_values_name_key_value_and_source(voi
     /* A rejected value leaves the old one in place. */
     GustConfig *c = config_new();
     must_set(c, "api.port", "9000");
-    CU_ASSERT_EQUAL(config_set(c, "api.port", "0", "test", err, sizeof err), -1);
+    CU_ASSERT_EQUAL(config_set(c, "api.port", "-1", "test", err, sizeof err), -1);
     CU_ASSERT_EQUAL(config_get_int(c, "api.port"), 9000);
     config_free(c);
 }
@@ -483,7 +483,7 @@ static void test_value_errors_from_a_file_name_file_and_line(void)
 {
     char err[256] = "";
     CU_ASSERT_EQUAL(ini_fails("[api]\nhost = 0.0.0.0\nport = 70000\n", err, sizeof err), -1);
-    ASSERT_STR_EQ(err, "api.port = 70000 (from gust.cfg:3) is out of range 1-65535");
+    ASSERT_STR_EQ(err, "api.port = 70000 (from gust.cfg:3) is out of range 0-65535");
 }
 
 static void test_flag_errors_name_the_flag(void)
