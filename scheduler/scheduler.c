@@ -150,12 +150,16 @@ static int create_due_runs(Scheduler *s, int64_t now, int64_t *next)
         int max_runs = d->max_active_runs > 0 ? d->max_active_runs : s->opt.max_active_runs;
         ScheduleCtx ctx = {&d->schedule, d->tz, d->start_date_us, d->end_date_us, d->catchup};
         int64_t create_after = NEVER;
+        int64_t next_logical = -1, next_start = -1, next_end = -1; /* the API's next_dagrun_* fields */
         for (int made = 0; made < 32; made++) { /* catchup: a few runs per pass, the rest next pass */
             DataInterval di;
             int64_t last = store_run_last_logical(s->store, d->dag_id);
             if (schedule_next_interval(&ctx, last, now, &di) != 0) break; /* no more runs, ever */
             if (di.run_after > now) {
                 create_after = di.run_after;
+                next_logical = k == SCHEDULE_CRON_TRIGGER ? di.run_after : di.start;
+                next_start = k == SCHEDULE_CRON_TRIGGER ? -1 : di.start;
+                next_end = k == SCHEDULE_CRON_TRIGGER ? -1 : di.end;
                 break;
             }
             int64_t active = 0;
@@ -176,7 +180,7 @@ static int create_due_runs(Scheduler *s, int64_t now, int64_t *next)
             if (rc == 1) log_info("scheduler", "dag=%s run=%s: created", d->dag_id, rid);
             if (rc == 0) break; /* another scheduler made it: it will carry on */
         }
-        store_dag_set_next_run(s->store, d->dag_id, -1, -1, -1, create_after);
+        store_dag_set_next_run(s->store, d->dag_id, next_logical, next_start, next_end, create_after);
         if (create_after < *next) *next = create_after;
     }
     store_dag_list_free(dags, n);
