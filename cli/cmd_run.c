@@ -186,11 +186,10 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
     /* the in-process broker forgot what it held when the last standalone stopped: tries
      * that were queued then are published again now, not after scheduler.queued_timeout */
     int requeued = store_ti_requeue_stale(rt.store, util_now_us() + 1);
-    /* the API and UI: on first start an admin user with a random password, printed once */
+    /* the API and UI */
     ApiContext api_ctx;
     ApiServer *api = NULL;
-    if (cli_users_standalone_admin(cfg, rt.store) != 0 ||
-        cli_api_start(cfg, "standalone", url, NULL, rt.key, &api_ctx, &api) != 0) {
+    if (cli_api_start(cfg, "standalone", url, NULL, rt.key, &api_ctx, &api) != 0) {
         runtime_stop(&rt, 0);
         return 1;
     }
@@ -212,6 +211,14 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
                                                                        : "unpaused");
     sb_free(&shown);
     if (requeued > 0) fprintf(stderr, "gust standalone: %d task instance(s) queued before the restart: published again\n", requeued);
+    /* on the first start, an admin user with a random password, printed once — after the
+     * banner, since hashing it is deliberately slow (PBKDF2) */
+    if (cli_users_standalone_admin(cfg, rt.store) != 0) {
+        api_server_stop(api);
+        api_context_free(&api_ctx);
+        runtime_stop(&rt, 0);
+        return 1;
+    }
     sched_run(rt.sched, &stop_flag);
     int64_t grace = config_get_duration_us(cfg, "worker.shutdown_grace");
     fprintf(stderr, "gust standalone: stopping (running tasks have %llds to finish)\n", (long long)(grace / 1000000));
