@@ -125,7 +125,7 @@ static cJSON *run_json(Store *s, const RunqRow *row)
     cJSON_AddStringToObject(o, "run_type", d->run_type ? d->run_type : "manual");
     cJSON_AddStringToObject(o, "state", run_state_name(d->state));
     api_add_str(o, "triggered_by", triggered_by_name(d->triggered_by));
-    cJSON_AddNullToObject(o, "triggering_user_name"); /* gust does not record it (docs/api.md) */
+    api_add_str(o, "triggering_user_name", d->triggering_user_name);
     api_add_json_text(o, "conf", d->conf, "{}");
     api_add_str(o, "note", d->note);
     cJSON *vs = cJSON_AddArrayToObject(o, "dag_versions");
@@ -432,6 +432,7 @@ static void list_runs(ApiReq *r, ApiResp *out)
     f.versions = versions;
     f.n_versions = (size_t)nv;
     f.run_id_pattern = api_query(r, "run_id_pattern");
+    f.triggering_user_name_pattern = api_query(r, "triggering_user_name_pattern");
     f.dag_id_pattern = api_query(r, "dag_id_pattern");
     f.conf_contains = api_query(r, "conf_contains");
     const char *one[1] = {dag_id};
@@ -457,9 +458,9 @@ static void list_runs(ApiReq *r, ApiResp *out)
         }
         store_dag_clear(&sd);
     }
-    /* gust records no triggering user, partition key or bundle version: every run has
-     * null there, which no pattern or value matches (as in Airflow) */
-    if (api_query(r, "triggering_user_name_pattern") || api_query(r, "partition_key_pattern") ||
+    /* gust records no partition key or bundle version: every run has null there, which no
+     * pattern or value matches (as in Airflow) */
+    if (api_query(r, "partition_key_pattern") ||
         api_query(r, "bundle_version")) {
         answer_empty_list(out);
         return;
@@ -718,7 +719,7 @@ static void trigger_run(ApiReq *r, ApiResp *out)
         specs[i] = (TiSpec){t->task_id, t->retries, t->queue, t->pool, t->pool_slots, weights[i], t->op->name};
     }
     RunSpec rs = {dag_id, rid, "manual", logical, di_start, di_end, run_after, conf_text, note, "rest_api",
-                  sd.latest_version_id};
+                  sd.latest_version_id, r->user};
     int made = store_run_create(s, &rs, specs, d->n_tasks, NULL);
     if (made < 0) {
         api_store_error(out, s);

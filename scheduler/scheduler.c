@@ -121,7 +121,7 @@ int sched_create_run(Store *store, const Dag *d, const char *version_id, const c
         specs[i] = (TiSpec){t->task_id, t->retries, t->queue, t->pool, t->pool_slots, weights[i], t->op->name};
     }
     RunSpec rs = {d->dag_id, rid, run_type, logical_date, interval_start, interval_end, util_now_us(),
-                  conf, NULL, triggered_by, version_id};
+                  conf, NULL, triggered_by, version_id, NULL};
     int rc = store_run_create(store, &rs, specs, d->n_tasks, NULL);
     free(specs);
     free(weights);

@@ -40,7 +40,7 @@ void runq_rows_free(RunqRow *rows, size_t n)
 #define RUNQ_COLUMNS                                                                                             \
     "r.id, r.dag_id, r.run_id, r.run_type, r.logical_date, r.data_interval_start, r.data_interval_end, "        \
     "r.run_after, r.state, r.conf, r.note, r.queued_at, r.start_date, r.end_date, r.last_scheduling_decision, " \
-    "r.triggered_by, r.dag_version_id, r.clear_number, dv.version_number, dv.created_at"
+    "r.triggered_by, r.dag_version_id, r.clear_number, dv.version_number, dv.created_at, r.triggering_user_name"
 #define RUNQ_FROM " FROM dag_run r LEFT JOIN dag_version dv ON dv.id = r.dag_version_id"
 
 static int64_t opt_int(StoreRows *r, int c)
@@ -78,6 +78,7 @@ static void read_row(StoreRows *r, RunqRow *o)
     d->clear_number = (int)rows_int(r, 17);
     o->version_number = rows_isnull(r, 18) ? -1 : (int)rows_int(r, 18);
     o->version_created_at = opt_int(r, 19);
+    d->triggering_user_name = opt_str(r, 20);
 }
 
 /* ---- building the WHERE clause -------------------------------------------------------- */
@@ -195,6 +196,7 @@ static void build_where(Where *w, const RunqFilter *f)
     w_in_text(w, "r.dag_id", f->dag_ids, f->n_dag_ids);
     w_pattern(w, "r.dag_id", f->dag_id_pattern);
     w_pattern(w, "r.run_id", f->run_id_pattern);
+    w_pattern(w, "r.triggering_user_name", f->triggering_user_name_pattern);
     w_in_text(w, "r.state", f->states, f->n_states);
     w_in_text(w, "r.run_type", f->run_types, f->n_run_types);
     if (f->n_versions) {

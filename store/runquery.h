@@ -45,6 +45,7 @@ typedef struct RunqFilter {
     size_t n_dag_ids;
     const char *dag_id_pattern;
     const char *run_id_pattern;
+    const char *triggering_user_name_pattern;
     const char *const *states;    /* "queued", "running", ... */
     size_t n_states;
     const char *const *run_types; /* "manual", "scheduled", ... */

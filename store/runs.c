@@ -32,6 +32,7 @@ void run_clear(DagRun *r)
     free(r->conf);
     free(r->note);
     free(r->triggered_by);
+    free(r->triggering_user_name);
     free(r->dag_version_id);
     memset(r, 0, sizeof *r);
 }
@@ -58,7 +59,7 @@ void run_id_make(const char *run_type, int64_t logical_date, char *out, size_t o
 #define RUN_COLUMNS                                                                                         \
     "id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, run_after, state, " \
     "conf, note, queued_at, start_date, end_date, last_scheduling_decision, triggered_by, dag_version_id, "  \
-    "clear_number"
+    "clear_number, triggering_user_name"
 
 static int64_t opt_int(StoreRows *r, int c)
 {
@@ -92,6 +93,7 @@ static void read_run(StoreRows *r, DagRun *d)
     d->triggered_by = opt_str(r, 15);
     d->dag_version_id = opt_str(r, 16);
     d->clear_number = (int)rows_int(r, 17);
+    d->triggering_user_name = opt_str(r, 18);
 }
 
 static int read_runs(StoreRows *r, DagRun **out, size_t *n)
@@ -135,13 +137,14 @@ static int create_tx(Store *s, void *ud)
                       opt(sp->data_interval_end), SP_I(sp->run_after >= 0 ? sp->run_after : now),
                       SP_S(sp->conf ? sp->conf : "{}"), SP_S(sp->note),
                       SP_I(now),             SP_S(sp->triggered_by),
-                      SP_S(sp->dag_version_id)};
+                      SP_S(sp->dag_version_id), SP_S(sp->triggering_user_name)};
     /* ON CONFLICT DO NOTHING covers both unique keys: the loser of a race inserts nothing */
     if (store_x(s,
                 "INSERT INTO dag_run (id, dag_id, run_id, run_type, logical_date, data_interval_start, "
-                "data_interval_end, run_after, state, conf, note, queued_at, triggered_by, dag_version_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                p, 13, &affected) != 0)
+                "data_interval_end, run_after, state, conf, note, queued_at, triggered_by, dag_version_id, "
+                "triggering_user_name) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                p, 14, &affected) != 0)
         return -1;
     c->created = affected > 0;
     if (!c->created) return 0;

@@ -32,6 +32,7 @@ typedef struct DagRun {
     char *triggered_by;
     char *dag_version_id;
     int clear_number;
+    char *triggering_user_name; /* the API user who triggered it; NULL otherwise */
 } DagRun;
 
 void run_clear(DagRun *r);
@@ -50,6 +51,7 @@ typedef struct RunSpec {
     const char *note;
     const char *triggered_by;     /* "scheduler", "cli", "rest_api", ... */
     const char *dag_version_id;
+    const char *triggering_user_name; /* NULL: none */
 } RunSpec;
 
 /* "scheduled__2024-01-01T00:00:00+00:00", as Airflow spells run ids. out >= 64 bytes. */

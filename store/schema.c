@@ -254,6 +254,8 @@ static const char *const V3[] = {
     " end_date BIGINT,"
     " latest_heartbeat BIGINT NOT NULL)",
     "CREATE INDEX dag_run_dag_after ON dag_run (dag_id, run_after)",
+    /* who triggered a manual run through the API (Airflow's triggering_user_name) */
+    "ALTER TABLE dag_run ADD COLUMN triggering_user_name TEXT",
     "CREATE INDEX event_log_dag ON event_log (dag_id, dttm)",
     NULL,
 };

@@ -214,6 +214,7 @@ for (const [mode, available] of modes) {
             assert.equal(run.dag_id, 'runs_conf');
             assert.equal(run.run_type, 'manual');
             assert.equal(run.triggered_by, 'rest_api');
+            assert.equal(run.triggering_user_name, s.user('Admin').username);
             assert.ok(['queued', 'running'].includes(run.state), run.state); // the scheduler may be quick
             assert.deepEqual(run.conf, { msg: 'hello' });
             assert.equal(run.note, 'from the test');
@@ -314,6 +315,11 @@ for (const [mode, available] of modes) {
             assertResponse(r, 200);
             const run = await trigger(s, 'runs_other', { dag_run_id: 'by_user' }, { as: 'User' });
             assert.equal(run.triggered_by, 'rest_api');
+            // the API records who triggered it, and the list filters on it
+            assert.equal(run.triggering_user_name, s.user('User').username);
+            const mine = assertResponse(await api(s, 'GET', `${RUNS}/runs_other/dagRuns`, {
+                as: 'Viewer', query: { triggering_user_name_pattern: s.user('User').username } }));
+            assert.deepEqual(mine.dag_runs.map((x) => x.dag_run_id), ['by_user']);
             const p = `${RUNS}/runs_other/dagRuns/by_user`;
             assertResponse(await api(s, 'PATCH', p, { as: 'Viewer', body: { note: 'x' } }), 403);
             assertResponse(await api(s, 'POST', `${p}/clear`, { as: 'Viewer', body: {} }), 403);
@@ -376,7 +382,7 @@ for (const [mode, available] of modes) {
             assert.equal(doc.total_entries, 4);
             doc = await list('~', { dag_version: 2, run_id_pattern: 'list_' });
             assert.equal(doc.total_entries, 0);
-            doc = await list('~', { triggering_user_name_pattern: '%', run_id_pattern: 'list_' });
+            doc = await list('~', { triggering_user_name_pattern: 'nobody-triggered-these', run_id_pattern: 'list_' });
             assert.equal(doc.total_entries, 0);
 
             // state: wait for the three to finish, then filter

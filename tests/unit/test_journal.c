@@ -44,7 +44,7 @@ static void make_run(Store *s, const char *run_id)
     store_x(s, "INSERT INTO dag (dag_id) VALUES ('etl') ON CONFLICT DO NOTHING", NULL, 0, NULL);
     TiSpec specs[] = {{"extract", 1, "default", "default_pool", 1, 2, "empty"},
                       {"load", 1, "default", "default_pool", 1, 1, "empty"}};
-    RunSpec rs = {"etl", run_id, "manual", -1, -1, -1, -1, NULL, NULL, "test", NULL};
+    RunSpec rs = {"etl", run_id, "manual", -1, -1, -1, -1, NULL, NULL, "test", NULL, NULL};
     CU_ASSERT_EQUAL_FATAL(store_run_create(s, &rs, specs, 2, NULL), 1);
 }
 
@@ -218,7 +218,7 @@ static void test_refused_and_rolled_back_changes_write_nothing(Store *s)
     CU_ASSERT_EQUAL(store_run_set_state(s, "etl", "r3", RUN_QUEUED), 0);
     /* creating a run that exists changes nothing */
     TiSpec spec = {"extract", 0, NULL, NULL, 1, 1, "empty"};
-    RunSpec rs = {"etl", "r3", "manual", -1, -1, -1, -1, NULL, NULL, "test", NULL};
+    RunSpec rs = {"etl", "r3", "manual", -1, -1, -1, -1, NULL, NULL, "test", NULL, NULL};
     CU_ASSERT_EQUAL(store_run_create(s, &rs, &spec, 1, NULL), 0);
     /* rolled back: the journal rows go with the changes */
     Failing f = {ex};

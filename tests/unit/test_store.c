@@ -37,7 +37,7 @@ static int make_run(Store *s, const char *dag_id, const char *run_id, int64_t lo
     if (rc != 0) return -1;
     TiSpec specs[] = {{"extract", 1, "default", "default_pool", 1, 2, "empty"},
                       {"load", 1, "default", "default_pool", 1, 1, "empty"}};
-    RunSpec rs = {dag_id, run_id, "manual", logical, -1, -1, -1, NULL, NULL, "test", version};
+    RunSpec rs = {dag_id, run_id, "manual", logical, -1, -1, -1, NULL, NULL, "test", version, NULL};
     return store_run_create(s, &rs, specs, 2, run_pk);
 }
 
@@ -141,7 +141,7 @@ static void test_two_processes_creating_the_same_runs_create_each_once(Store *s)
                 char run_id[32];
                 snprintf(run_id, sizeof run_id, "scheduled__%d", i);
                 TiSpec spec = {"extract", 0, NULL, NULL, 1, 1, "empty"};
-                RunSpec rs = {"etl", run_id, "scheduled", 100 + i, -1, -1, -1, NULL, NULL, "test", NULL};
+                RunSpec rs = {"etl", run_id, "scheduled", 100 + i, -1, -1, -1, NULL, NULL, "test", NULL, NULL};
                 if (store_run_create(c, &rs, &spec, 1, NULL) == 1) created++;
             }
             store_free(c);
@@ -460,7 +460,7 @@ static void test_hostile_task_ids_round_trip_exactly(Store *s)
     TiSpec specs[5];
     for (int i = 0; i < 5; i++) specs[i] = (TiSpec){tasks[i], 0, NULL, NULL, 1, 1, "empty"};
     CU_ASSERT_EQUAL_FATAL(make_run(s, "etl", "seed", 1, NULL), 1);
-    RunSpec rs = {"etl", "hostile", "manual", 2, -1, -1, -1, "{\"k\": \"'; --\"}", NULL, "test", NULL};
+    RunSpec rs = {"etl", "hostile", "manual", 2, -1, -1, -1, "{\"k\": \"'; --\"}", NULL, "test", NULL, NULL};
     CU_ASSERT_EQUAL_FATAL(store_run_create(s, &rs, specs, 5, NULL), 1);
     for (int i = 0; i < 5; i++) {
         TaskInstance t;
