@@ -10,8 +10,10 @@ API_DIR=$(cd "$(dirname "$0")" && pwd)/api
 packages=(
   build-essential pkg-config clang libclang-rt-14-dev tzdata jq procps
   libyaml-dev libcjson-dev libcunit1-dev libsqlite3-dev libssl-dev
-  libpq-dev librabbitmq-dev libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev
-  postgresql rabbitmq-server redis-server
+  libpq-dev librabbitmq-dev libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev
+  postgresql rabbitmq-server redis-server curl python3
+  chromium                                             # tests/ui: the browser tests (playwright-core drives it)
+  wrk                                                  # tests/bench/bench_api.sh: 50 concurrent clients
   python3-celery python3-sqlalchemy python3-psycopg2   # tests/bench/celery: the Celery peer benchmark
 )
 
@@ -20,12 +22,16 @@ packages=(
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 
-# npm ci when tests/api/node_modules is missing or older than package-lock.json; quiet.
+# npm ci in each JavaScript test folder (tests/api, tests/ui) whose node_modules is missing or
+# older than its package-lock.json; quiet.
 node_modules() {
-  [ -f "$API_DIR/package-lock.json" ] || return 0
-  [ "$API_DIR/node_modules/.package-lock.json" -nt "$API_DIR/package-lock.json" ] && return 0
-  echo "deps: npm ci in tests/api"
-  (cd "$API_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  local dir
+  for dir in "$API_DIR" "$(dirname "$API_DIR")/ui"; do
+    [ -f "$dir/package-lock.json" ] || continue
+    [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && continue
+    echo "deps: npm ci in tests/$(basename "$dir")"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  done
 }
 
 missing=()
