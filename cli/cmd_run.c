@@ -202,11 +202,12 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
             "  dags:     %s\n"
             "  logs:     %s/logs\n"
             "  workers:  %lld\n"
-            "  api:      http://%s:%d/api/v2\n"
+            "  api:      %s://%s:%d/api/v2\n"
             "New DAGs start %s (core.dags_are_paused_at_creation). Stop with Ctrl-C.\n",
             (util_now_us() - t0) / 1000.0, config_get(cfg, "core.home"), sb_str(&shown), folder,
             config_get(cfg, "core.home"),
-            config_get_int(cfg, "worker.concurrency"), config_get(cfg, "api.host"), api_server_port(api),
+            config_get_int(cfg, "worker.concurrency"), *config_get(cfg, "api.tls_cert") ? "https" : "http",
+            config_get(cfg, "api.host"), api_server_port(api),
             config_get_bool(cfg, "core.dags_are_paused_at_creation") ? "paused: unpause them with gust dags unpause"
                                                                        : "unpaused");
     sb_free(&shown);
