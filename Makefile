@@ -91,6 +91,7 @@ bench: deps $(BENCHES) bin/gust bin/bench/seed_api
 	@bash tests/services.sh start
 	@eval "$$(bash tests/services.sh env)" && set -e && for b in $(BENCHES); do echo "== $$b"; $$b; done; \
 	  echo "== api (tests/bench/bench_api.sh)"; bash tests/bench/bench_api.sh; \
+	  echo "== ui (tests/bench/bench_ui.mjs)"; node tests/bench/bench_ui.mjs; \
 	  echo "== distributed, then the Celery peer (tests/bench/bench_dist.sh)"; bash tests/bench/bench_dist.sh
 
 bin/bench/%: tests/bench/%.c $(REL_OBJ)
