@@ -512,6 +512,10 @@ static double rate(Broker *p, const char *q, int batch, int seconds_x10, long ma
             CU_FAIL("publish_batch failed");
             break;
         }
+        int all = 1;
+        for (int i = 0; i < batch; i++) all &= conf[i] == 1;
+        CU_ASSERT(all); /* every message of the batch confirmed by the broker */
+        if (!all) break;
         sent += batch;
         t1 = mono_ms();
     } while (t1 - t0 < seconds_x10 * 100 && sent < max_msgs);
@@ -521,8 +525,10 @@ static double rate(Broker *p, const char *q, int batch, int seconds_x10, long ma
     return t1 > t0 ? sent * 1000.0 / (double)(t1 - t0) : 0;
 }
 
-/* Publish for about a second per batch size (at most max_msgs messages) and print the rate. */
-static void scen_rates(const char *url, const char *q, const char *label, long max_msgs, int batching_helps)
+/* Publish for about a second per batch size (at most max_msgs messages), checking every
+ * message is confirmed, and print the rates. The rates are figures, not assertions: a timed
+ * assertion fails on a busy machine (the benchmark, not this test, is where speed is judged). */
+static void scen_rates(const char *url, const char *q, const char *label, long max_msgs)
 {
     Broker *p = must_connect(url);
     if (!p) return;
@@ -532,7 +538,6 @@ static void scen_rates(const char *url, const char *q, const char *label, long m
     printf("\n    publish with confirms, %s: batch 1: %.0f msg/s, batch 64: %.0f msg/s, batch 256: %.0f msg/s ",
            label, r[0], r[1], r[2]);
     fflush(stdout);
-    if (batching_helps) CU_ASSERT(r[2] > 4 * r[0]); /* batching is what makes the outbox fast */
     broker_close(p);
 }
 
@@ -599,7 +604,7 @@ static void test_local_rates(void)
 {
     char q[64];
     qname(q, sizeof q, "rates");
-    scen_rates(local_url("rates"), q, "local", 100000, 0);
+    scen_rates(local_url("rates"), q, "local", 100000);
 }
 
 static void test_rabbitmq_rates(void)
@@ -608,7 +613,7 @@ static void test_rabbitmq_rates(void)
     if (!base) return;
     char q[64];
     qname(q, sizeof q, "rates");
-    scen_rates(base, q, "RabbitMQ classic queue, persistent", 200000, 1);
+    scen_rates(base, q, "RabbitMQ classic queue, persistent", 200000);
     raw_delete(q);
 }
 
