@@ -99,8 +99,17 @@ typedef struct ApiRoute {
 extern const ApiRoute api_routes_meta[];     /* routes_meta.c: health, version, monitor, auth/token, users */
 extern const ApiRoute api_routes_dags[];     /* routes_dags.c: dags, details, tasks, sources, stats, tags, importErrors, gust/dags/validate */
 extern const ApiRoute api_routes_runs[];     /* routes_runs.c: dagRuns, clear, wait */
-extern const ApiRoute api_routes_tis[];      /* routes_tis.c: task instances, tries, logs, xcom, dependencies, clearTaskInstances */
-extern const ApiRoute api_routes_kv[];       /* routes_kv.c: variables, connections, pools, eventLogs, assets */
+extern const ApiRoute api_routes_xcom[];     /* routes_xcom.c: a task instance's xcomEntries */
+extern const ApiRoute api_routes_tilogs[];   /* routes_tilogs.c: a task instance's tries and logs */
+extern const ApiRoute api_routes_tideps[];   /* routes_tideps.c: a task instance's dependencies and links */
+extern const ApiRoute api_routes_tis[];      /* routes_tis.c: task instance lists (listMapped, batch), one instance */
+extern const ApiRoute api_routes_timark[];   /* routes_timark.c: PATCH task instances (mark states, notes; dry_run) */
+extern const ApiRoute api_routes_ticlear[];  /* routes_ticlear.c: clearTaskInstances */
+extern const ApiRoute api_routes_kv[];       /* routes_kv.c: variables */
+extern const ApiRoute api_routes_conns[];    /* routes_conns.c: connections */
+extern const ApiRoute api_routes_pools[];    /* routes_pools.c: pools */
+extern const ApiRoute api_routes_eventlogs[]; /* routes_eventlogs.c: eventLogs */
+extern const ApiRoute api_routes_assets[];   /* routes_assets.c: assets, aliases, asset events, queuedEvents */
 extern const ApiRoute api_routes_gust[];     /* routes_gust.c: gust/workers, gust/ratelimits */
 extern const ApiRoute api_routes_events[];   /* events.c: gust/events (SSE) */
 extern const ApiRoute api_routes_metrics[];  /* metrics.c: /metrics */
@@ -160,6 +169,11 @@ cJSON *api_time(int64_t us);
 void api_add_time(cJSON *obj, const char *name, int64_t us);
 /* A string or JSON null. */
 void api_add_str(cJSON *obj, const char *name, const char *s);
+/* gust's ids are 32 hex digits; the API's schemas say uuid, the same 128 bits written
+ * 8-4-4-4-12. Writes that form into out and returns out. Anything else (no id gust makes) is
+ * copied as it is, cut at 36 characters; NULL gives "". */
+#define API_UUID_LEN 37
+const char *api_uuid(const char *hex, char out[API_UUID_LEN]);
 /* A JSON text (e.g. a run's conf) parsed and added; invalid or NULL text → dflt ("{}", "null"). */
 void api_add_json_text(cJSON *obj, const char *name, const char *text, const char *dflt);
 

@@ -14,15 +14,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/ti_json.h"
 #include "core/config.h"
 #include "core/dag.h"
-#include "core/operator.h"
 #include "core/timeutil.h"
 #include "core/util.h"
 #include "scheduler/rules.h"
@@ -35,40 +34,9 @@
 
 /* ---- shared pieces ---------------------------------------------------------------------- */
 
-/* DAG versions never change once written, so one cache serves every thread for the life of
- * the process (dagcache locks itself): display names, retries and a trigger's tasks. */
-static DagCache *g_cache;
-static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
-static void cache_make(void) { g_cache = dagcache_new(); }
-static DagCache *cache(void)
-{
-    pthread_once(&g_cache_once, cache_make);
-    return g_cache;
-}
-
-static const Dag *version_dag(Store *s, const char *version_id)
-{
-    char err[256];
-    return version_id ? dagcache_get(cache(), s, version_id, err, sizeof err) : NULL;
-}
-
-static const char *dag_display(Store *s, const char *version_id, const char *dag_id)
-{
-    const Dag *d = version_dag(s, version_id);
-    return d && d->display_name && *d->display_name ? d->display_name : dag_id;
-}
-
-/* gust's ids are 32 hex digits; the spec says uuid, which is the same 128 bits with dashes. */
-static cJSON *uuid_json(const char *hex)
-{
-    char out[40];
-    size_t n = hex ? strlen(hex) : 0;
-    int ok = n == 32;
-    for (size_t i = 0; ok && i < n; i++) ok = isxdigit((unsigned char)hex[i]) != 0;
-    if (!ok) return cJSON_CreateString(hex ? hex : "");
-    snprintf(out, sizeof out, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-    return cJSON_CreateString(out);
-}
+/* DAG versions (display names, retries and a trigger's tasks) come from the one cache the
+ * task-instance routes read too (tij_dag, api/ti_json.c): versions never change once
+ * written, so it serves every thread for the life of the process. */
 
 /* triggered_by as Airflow's DagRunTriggeredByType spells it; NULL when it has no name for it. */
 static const char *triggered_by_name(const char *t)
@@ -91,25 +59,12 @@ static void add_duration(cJSON *o, int64_t start, int64_t end)
         cJSON_AddNullToObject(o, "duration");
 }
 
-static cJSON *version_json(const RunqRow *row, const char *display)
-{
-    cJSON *v = cJSON_CreateObject();
-    cJSON_AddItemToObject(v, "id", uuid_json(row->run.dag_version_id));
-    cJSON_AddNumberToObject(v, "version_number", row->version_number);
-    cJSON_AddStringToObject(v, "dag_id", row->run.dag_id);
-    cJSON_AddNullToObject(v, "bundle_name");
-    cJSON_AddNullToObject(v, "bundle_version");
-    api_add_time(v, "created_at", row->version_created_at >= 0 ? row->version_created_at : 0);
-    cJSON_AddStringToObject(v, "dag_display_name", display);
-    cJSON_AddNullToObject(v, "bundle_url");
-    return v;
-}
-
 /* DAGRunResponse. */
 static cJSON *run_json(Store *s, const RunqRow *row)
 {
     const DagRun *d = &row->run;
-    const char *display = dag_display(s, d->dag_version_id, d->dag_id);
+    const Dag *dag = tij_dag(s, d->dag_version_id);
+    const char *display = tij_dag_display(dag, d->dag_id);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "dag_run_id", d->run_id);
     cJSON_AddStringToObject(o, "dag_id", d->dag_id);
@@ -129,79 +84,35 @@ static cJSON *run_json(Store *s, const RunqRow *row)
     api_add_json_text(o, "conf", d->conf, "{}");
     api_add_str(o, "note", d->note);
     cJSON *vs = cJSON_AddArrayToObject(o, "dag_versions");
-    if (d->dag_version_id && row->version_number >= 0) cJSON_AddItemToArray(vs, version_json(row, display));
+    if (d->dag_version_id && row->version_number >= 0)
+        cJSON_AddItemToArray(vs, tij_version(d->dag_version_id, row->version_number, row->version_created_at,
+                                             d->dag_id, dag));
     cJSON_AddNullToObject(o, "bundle_version");
     cJSON_AddStringToObject(o, "dag_display_name", display);
     cJSON_AddNullToObject(o, "partition_key");
     return o;
 }
 
-/* The operator's Airflow class name ("BashOperator"), from the last part of its first
- * alias; gust's short name when it has none. */
-static const char *operator_class(const char *name)
-{
-    const OperatorDef *op = name ? operator_find(name) : NULL;
-    if (op && op->aliases && op->aliases[0]) {
-        const char *dot = strrchr(op->aliases[0], '.');
-        return dot ? dot + 1 : op->aliases[0];
-    }
-    return name;
-}
-
-/* TaskInstanceResponse of one instance of row's run (dry-run clears list these). */
+/* TaskInstanceResponse of one instance of row's run (dry-run clears list these), through the
+ * serializer the task-instance routes answer with. The instance comes from store_ti_list_run,
+ * without its run's dates and version: they are row's. An instance with no version of its own
+ * is shown with its run's; one of another version than its run's has dag_version null (row
+ * has no number for it). w owns nothing: it borrows from t and row. */
 static cJSON *ti_json(Store *s, const RunqRow *row, const TaskInstance *t)
 {
     const DagRun *d = &row->run;
-    const Dag *dag = version_dag(s, t->dag_version_id ? t->dag_version_id : d->dag_version_id);
-    const DagTask *task = dag ? dag_find_task(dag, t->task_id) : NULL;
-    const char *display = dag && dag->display_name && *dag->display_name ? dag->display_name : d->dag_id;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "id", uuid_json(t->id));
-    cJSON_AddStringToObject(o, "task_id", t->task_id);
-    cJSON_AddStringToObject(o, "dag_id", t->dag_id);
-    cJSON_AddStringToObject(o, "dag_run_id", t->run_id);
-    cJSON_AddNumberToObject(o, "map_index", t->map_index);
-    api_add_time(o, "logical_date", d->logical_date);
-    api_add_time(o, "run_after", d->run_after >= 0 ? d->run_after : 0);
-    api_add_time(o, "start_date", t->start_date);
-    api_add_time(o, "end_date", t->end_date);
-    if (t->duration >= 0)
-        cJSON_AddNumberToObject(o, "duration", (double)t->duration / 1e6);
-    else
-        cJSON_AddNullToObject(o, "duration");
-    api_add_str(o, "state", t->state == TI_NONE ? NULL : ti_state_name(t->state));
-    cJSON_AddNumberToObject(o, "try_number", t->try_number);
-    cJSON_AddNumberToObject(o, "max_tries", t->max_tries);
-    cJSON_AddStringToObject(o, "task_display_name",
-                            task && task->display_name && *task->display_name ? task->display_name : t->task_id);
-    cJSON_AddStringToObject(o, "dag_display_name", display);
-    api_add_str(o, "hostname", t->hostname && *t->hostname ? t->hostname : NULL);
-    cJSON_AddNullToObject(o, "unixname");
-    cJSON_AddStringToObject(o, "pool", t->pool ? t->pool : "default_pool");
-    cJSON_AddNumberToObject(o, "pool_slots", t->pool_slots);
-    api_add_str(o, "queue", t->queue);
-    cJSON_AddNumberToObject(o, "priority_weight", t->priority_weight);
-    api_add_str(o, "operator", operator_class(t->operator_name));
-    api_add_str(o, "operator_name", operator_class(t->operator_name));
-    api_add_time(o, "queued_when", t->queued_at);
-    api_add_time(o, "scheduled_when", t->scheduled_at);
-    if (t->pid > 0)
-        cJSON_AddNumberToObject(o, "pid", t->pid);
-    else
-        cJSON_AddNullToObject(o, "pid");
-    cJSON_AddNullToObject(o, "executor");
-    cJSON_AddStringToObject(o, "executor_config", "{}");
-    cJSON_AddNullToObject(o, "note");
-    cJSON_AddNullToObject(o, "rendered_map_index");
-    cJSON_AddObjectToObject(o, "rendered_fields");
-    cJSON_AddNullToObject(o, "trigger");
-    cJSON_AddNullToObject(o, "triggerer_job");
-    if (d->dag_version_id && row->version_number >= 0 &&
-        (!t->dag_version_id || strcmp(t->dag_version_id, d->dag_version_id) == 0))
-        cJSON_AddItemToObject(o, "dag_version", version_json(row, display));
-    else
-        cJSON_AddNullToObject(o, "dag_version");
-    return o;
+    TiqRow w;
+    memset(&w, 0, sizeof w);
+    w.ti = *t;
+    if (!w.ti.dag_version_id) w.ti.dag_version_id = d->dag_version_id;
+    int same = w.ti.dag_version_id && d->dag_version_id && strcmp(w.ti.dag_version_id, d->dag_version_id) == 0;
+    w.logical_date = d->logical_date;
+    w.run_after = d->run_after >= 0 ? d->run_after : 0;
+    w.data_interval_start = d->data_interval_start;
+    w.data_interval_end = d->data_interval_end;
+    w.version_number = same ? row->version_number : -1;
+    w.version_created_at = same ? row->version_created_at : -1;
+    return tij_ti(s, &w);
 }
 
 static void not_found_run(ApiResp *out, const char *dag_id, const char *run_id)
@@ -700,7 +611,7 @@ static void trigger_run(ApiReq *r, ApiResp *out)
         goto done;
     }
     char err[256];
-    const Dag *d = dagcache_get(cache(), s, sd.latest_version_id, err, sizeof err);
+    const Dag *d = dagcache_get(tij_cache(), s, sd.latest_version_id, err, sizeof err);
     if (!d) {
         api_error(out, 503, "cannot read the latest version of DAG %s from the store: %s", dag_id, err);
         goto done;
@@ -922,7 +833,7 @@ static void clear_run(ApiReq *r, ApiResp *out)
         api_store_error(out, s);
         goto done;
     }
-    const Dag *d = version_dag(s, row.run.dag_version_id);
+    const Dag *d = tij_dag(s, row.run.dag_version_id);
     items = xcalloc(n + 1, sizeof *items);
     size_t k = 0;
     cJSON *dry_doc = dry ? cJSON_CreateObject() : NULL;

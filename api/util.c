@@ -283,6 +283,18 @@ void api_add_json_text(cJSON *obj, const char *name, const char *text, const cha
     cJSON_AddItemToObject(obj, name, v ? v : cJSON_CreateNull());
 }
 
+const char *api_uuid(const char *hex, char out[API_UUID_LEN])
+{
+    size_t n = hex ? strlen(hex) : 0;
+    int ok = n == 32;
+    for (size_t i = 0; ok && i < n; i++) ok = isxdigit((unsigned char)hex[i]) != 0;
+    if (ok)
+        snprintf(out, API_UUID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    else
+        util_strlcpy(out, hex ? hex : "", API_UUID_LEN);
+    return out;
+}
+
 void api_audit(ApiReq *r, const char *event, const char *dag_id, const char *run_id, const char *task_id,
                const char *extra)
 {
