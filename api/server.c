@@ -346,9 +346,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rs->started = now_us();
         *con_cls = rs;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoll(cl, NULL, 10) > max_body) {
-            /* refuse before reading a byte of it: MHD answers and closes the connection */
-            rs->too_large = 1;
+        long long announced = cl ? strtoll(cl, NULL, 10) : 0;
+        if (announced > max_body) rs->too_large = 1; /* read and dropped, then 413 */
+        if (announced > 16 * max_body) {
+            /* far too large to be worth reading: refuse before a byte of it, and MHD closes
+             * the connection. A client still sending may see the close before the answer,
+             * which is why a merely-too-large body is drained instead (so it reads its 413). */
             ApiResp out;
             memset(&out, 0, sizeof out);
             api_error(&out, 413, "The request body is larger than api.max_body_bytes (%lld bytes)", max_body);

@@ -72,6 +72,9 @@ code=$(curl -s -o "$TMP/b3" -w '%{http_code}' -X POST -H "Authorization: Bearer 
 [ "$code" = 413 ] && grep -q "api.max_body_bytes (65536 bytes)" "$TMP/b3" && ok "a body over api.max_body_bytes: 413 naming the setting" || bad "413" "$code $(cat "$TMP/b3")"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")
 [ "$code" = 200 ] && ok "still serving after the 413" || bad "serving after 413" "$code"
+code=$(curl -s -o "$TMP/b5" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+       -H 'Content-Length: 99999999999' --data-binary '{' "http://127.0.0.1:$PORT/api/v2/variables")
+[ "$code" = 413 ] && ok "a Content-Length far over the limit: 413 before the body is read" || bad "early 413" "$code $(cat "$TMP/b5")"
 
 curl -s -D "$TMP/h4" -o "$TMP/index.html" "http://127.0.0.1:$PORT/"
 etag=$(sed -nE 's/^[Ee][Tt]ag: *(.*)\r$/\1/p' "$TMP/h4")
