@@ -2,9 +2,14 @@
  *
  * Statements are built from fixed fragments plus `?` placeholders; every value a caller
  * gives is a bound parameter. The few engine differences are chosen per Store: the JSON
- * functions that read a serialised DAG (json_extract / ->>), how a tag list is unnested
- * (json_each / json_array_elements_text), substring search (instr / strpos), and sorting text
- * bytewise on PostgreSQL (COLLATE "C") so both engines list in the same order. */
+ * functions that read a version's display name (json_extract / ->>), how a tag list is
+ * unnested (json_each / json_array_elements_text), substring search (instr / strpos), and
+ * sorting text bytewise on PostgreSQL (COLLATE "C") so both engines list in the same order.
+ *
+ * The DAG list reads no JSON: what it shows from the serialised DAG (display name, schedule
+ * kind, max_consecutive_failed_dag_runs, task concurrency limits) is copied onto the dag row
+ * by store_dag_sync. Parsing every listed DAG's version made a page of 100 cost ~12 ms of
+ * database time on PostgreSQL (each ::json cast parses the document again). */
 #include "store/dagquery.h"
 
 #include <cjson/cJSON.h>
@@ -14,6 +19,7 @@
 
 #include "core/util.h"
 #include "store/kv.h"
+#include "store/ti.h"
 
 /* ---- building statements ------------------------------------------------------------------ */
 
@@ -136,41 +142,14 @@ static void where_time(StrBuf *w, Params *p, const char *col, const char *op, in
     par_int(p, v);
 }
 
-/* ---- what lives only in the serialised DAG ---------------------------------------------- */
-
-/* SQL reading a field of the dag_version row aliased `a`. */
-static void json_field(StrBuf *b, const Store *s, const char *a, const char *field)
-{
-    if (sqlite(s))
-        sb_printf(b, "json_extract(%s.data, '$.%s')", a, field);
-    else
-        sb_printf(b, "(%s.data::json ->> '%s')", a, field);
-}
+/* ---- a version's display name (versions keep their own; the dag row has the latest's) ----- */
 
 static void json_display_name(StrBuf *b, const Store *s, const char *a, const char *dag_id_col)
 {
-    sb_append(b, "COALESCE(");
-    json_field(b, s, a, "display_name");
-    sb_printf(b, ", %s)", dag_id_col);
-}
-
-/* display name, max_consecutive_failed_dag_runs, schedule kind, has task concurrency limits */
-static void json_version_columns(StrBuf *b, const Store *s, const char *a, const char *dag_id_col)
-{
-    json_display_name(b, s, a, dag_id_col);
-    if (sqlite(s)) {
-        sb_printf(b,
-                  ", json_extract(%s.data, '$.max_consecutive_failed_dag_runs'), json_extract(%s.data, "
-                  "'$.schedule.kind'), EXISTS (SELECT 1 FROM json_each(%s.data, '$.tasks') t WHERE "
-                  "json_extract(t.value, '$.max_active_tis_per_dag') > 0)",
-                  a, a, a);
-    } else {
-        sb_printf(b,
-                  ", CAST(%s.data::json ->> 'max_consecutive_failed_dag_runs' AS BIGINT), (%s.data::json #>> "
-                  "'{schedule,kind}'), EXISTS (SELECT 1 FROM json_array_elements(%s.data::json -> 'tasks') AS "
-                  "t(value) WHERE CAST(t.value ->> 'max_active_tis_per_dag' AS BIGINT) > 0)",
-                  a, a, a);
-    }
+    if (sqlite(s))
+        sb_printf(b, "COALESCE(json_extract(%s.data, '$.display_name'), %s)", a, dag_id_col);
+    else
+        sb_printf(b, "COALESCE(%s.data::json ->> 'display_name', %s)", a, dag_id_col);
 }
 
 /* ---- the DAG list ------------------------------------------------------------------------- */
@@ -210,20 +189,19 @@ const char *const dagq_order_names[] = {
     NULL,
 };
 
-/* The display name needs the version (alias v) joined; state/start_date are the last
- * run's (alias lr), as on Airflow's DAG list. */
+/* state/start_date are the last run's (alias lr), as on Airflow's DAG list. */
 /* next_dagrun (the logical date) when the scheduler recorded it, else when the next run
  * may be created: both grow together, so the order is the same */
 #define NEXT_RUN                                                                                               \
     "COALESCE(d.next_dagrun, CASE WHEN d.next_dagrun_create_after > 253402300799999999 THEN NULL "            \
     "ELSE d.next_dagrun_create_after END)"
-#define DN_SQLITE "COALESCE(json_extract(v.data, '$.display_name'), d.dag_id)"
-#define DN_PG "COALESCE(v.data::json ->> 'display_name', d.dag_id) COLLATE \"C\""
+#define DISPLAY_NAME "COALESCE(d.display_name, d.dag_id)"
 static const char *const order_sqlite[] = {
-    "d.dag_id", DN_SQLITE, NEXT_RUN, "lr.state", "lr.start_date", "lr.state", "lr.start_date", NULL,
+    "d.dag_id", DISPLAY_NAME, NEXT_RUN, "lr.state", "lr.start_date", "lr.state", "lr.start_date", NULL,
 };
 static const char *const order_pg[] = {
-    "d.dag_id COLLATE \"C\"", DN_PG, NEXT_RUN, "lr.state", "lr.start_date", "lr.state", "lr.start_date", NULL,
+    "d.dag_id COLLATE \"C\"", DISPLAY_NAME " COLLATE \"C\"", NEXT_RUN, "lr.state", "lr.start_date", "lr.state",
+    "lr.start_date", NULL,
 };
 
 const char *const *dagq_order_columns(const Store *s) { return sqlite(s) ? order_sqlite : order_pg; }
@@ -237,7 +215,17 @@ static void order_nulls_last(StrBuf *b, const char *order_sql)
         sb_append(b, order_sql);
         return;
     }
-    sb_printf(b, "(%.*s IS NULL), %s", (int)(sp - order_sql), order_sql, order_sql);
+    /* the id and the display name are never NULL: leaving the test out lets SQLite walk the
+     * primary key for the default order instead of sorting */
+    size_t len = (size_t)(sp - order_sql);
+    static const char *const never_null[] = {"d.dag_id", "d.dag_id COLLATE \"C\"", DISPLAY_NAME,
+                                             DISPLAY_NAME " COLLATE \"C\""};
+    for (size_t i = 0; i < sizeof never_null / sizeof never_null[0]; i++)
+        if (strlen(never_null[i]) == len && strncmp(order_sql, never_null[i], len) == 0) {
+            sb_append(b, order_sql);
+            return;
+        }
+    sb_printf(b, "(%.*s IS NULL), %s", (int)len, order_sql, order_sql);
 }
 
 /* The DAG's last run: its latest run (by run_after) that has started, as Airflow's list
@@ -251,9 +239,8 @@ static void order_nulls_last(StrBuf *b, const char *order_sql)
 static void dag_from_where(const Store *s, const DagqFilter *f, const char *order_sql, StrBuf *q, Params *p)
 {
     StrBuf w = {0};
-    int need_lr = 0, need_v = 0;
+    int need_lr = 0;
     if (order_sql && strstr(order_sql, "lr.")) need_lr = 1;
-    if (order_sql && strstr(order_sql, "v.data")) need_v = 1;
 
     sb_append(&w, " WHERE 1 = 1");
     if (f->match_none) sb_append(&w, " AND 1 = 0");
@@ -293,14 +280,7 @@ static void dag_from_where(const Store *s, const DagqFilter *f, const char *orde
         sb_append(&w, ")");
     }
     where_pattern(&w, p, "d.dag_id", f->dag_id_pattern);
-    if (f->display_name_pattern) {
-        StrBuf dn = {0};
-        json_display_name(&dn, s, "v", "d.dag_id");
-        size_t before = w.len;
-        where_pattern(&w, p, sb_str(&dn), f->display_name_pattern);
-        if (w.len != before) need_v = 1;
-        sb_free(&dn);
-    }
+    where_pattern(&w, p, DISPLAY_NAME, f->display_name_pattern);
     if (f->has_import_errors >= 0) sb_printf(&w, " AND %s" HAS_IMPORT_ERRORS, f->has_import_errors ? "" : "NOT ");
     if (f->has_asset_schedule >= 0)
         sb_printf(&w, " AND %sEXISTS (SELECT 1 FROM dag_schedule_asset_reference ar WHERE ar.dag_id = d.dag_id)",
@@ -336,22 +316,26 @@ static void dag_from_where(const Store *s, const DagqFilter *f, const char *orde
     if (w.len != before) need_lr = 1;
 
     sb_append(q, " FROM dag d");
-    if (need_v) sb_append(q, " LEFT JOIN dag_version v ON v.id = d.latest_version_id");
     if (need_lr) sb_append(q, LAST_RUN_JOIN);
     sb_append(q, sb_str(&w));
     sb_free(&w);
 }
 
-#define DAG_ROW_COLUMNS                                                                                            \
-    "dag_id, is_paused, is_active, fileloc, owners, tags, description, timetable_summary, timezone, "             \
-    "max_active_runs, max_active_tasks, latest_version_id, last_parsed_time, next_dagrun, "                        \
-    "next_dagrun_data_interval_start, next_dagrun_data_interval_end, next_dagrun_create_after"
-#define DAG_ROW_NCOLS 17
+/* The columns read_dag_row reads, in its order: the row and whether its file has an import
+ * error now (DAG_ROW_HEAD), the total (a subquery, 18), then what store_dag_sync copied from
+ * the serialised DAG (DAG_ROW_TAIL). */
+#define DAG_ROW_HEAD                                                                                           \
+    "d.dag_id, d.is_paused, d.is_active, d.fileloc, d.owners, d.tags, d.description, d.timetable_summary, "   \
+    "d.timezone, d.max_active_runs, d.max_active_tasks, d.latest_version_id, d.last_parsed_time, "             \
+    "d.next_dagrun, d.next_dagrun_data_interval_start, d.next_dagrun_data_interval_end, "                      \
+    "d.next_dagrun_create_after, " HAS_IMPORT_ERRORS
+#define DAG_ROW_TAIL                                                                                           \
+    DISPLAY_NAME ", d.max_consecutive_failed_dag_runs, d.schedule_kind, d.has_task_concurrency_limits"
 
 static char *col_dup(StoreRows *r, int c) { return rows_isnull(r, c) ? NULL : xstrdup(rows_text(r, c)); }
 static int64_t col_time(StoreRows *r, int c) { return rows_isnull(r, c) ? -1 : rows_int(r, c); }
 
-/* Columns: the DAG_ROW_COLUMNS, has_import_errors, total, then display name, mcf, kind, tcl. */
+/* Columns: DAG_ROW_HEAD, the total, DAG_ROW_TAIL. */
 static void read_dag_row(StoreRows *r, DagqRow *d)
 {
     memset(d, 0, sizeof *d);
@@ -378,7 +362,7 @@ static void read_dag_row(StoreRows *r, DagqRow *d)
     /* 18: total */
     d->display_name = col_dup(r, 19);
     if (!d->display_name) d->display_name = xstrdup(d->dag_id);
-    d->max_consecutive_failed_dag_runs = (int)rows_int(r, 20);
+    d->max_consecutive_failed_dag_runs = rows_isnull(r, 20) ? 0 : (int)rows_int(r, 20);
     d->schedule_kind = col_dup(r, 21);
     d->has_task_concurrency_limits = (int)rows_int(r, 22);
     if (!d->owners) d->owners = xstrdup("");
@@ -394,35 +378,22 @@ int store_dagq_list(Store *s, const DagqFilter *f, const char *order_sql, int li
     *total = 0;
     if (!order_sql || !*order_sql) order_sql = sqlite(s) ? "d.dag_id ASC" : "d.dag_id COLLATE \"C\" ASC";
     Params p = {0};
-    StrBuf from = {0}, order = {0}, q = {0};
+    StrBuf from = {0}, again = {0}, order = {0}, q = {0};
+    /* the filter's parameters twice, in text order: the count's, then the page's */
     dag_from_where(s, f, order_sql, &from, &p);
-    order_nulls_last(&order, order_sql);
-    sb_printf(&order, ", d.dag_id%s ASC", bytewise(s));
-
-    /* the page first (with the total), then only its rows read their version */
-    sb_append(&q, "SELECT p.dag_id, p.is_paused, p.is_active, p.fileloc, p.owners, p.tags, p.description, "
-                  "p.timetable_summary, p.timezone, p.max_active_runs, p.max_active_tasks, p.latest_version_id, "
-                  "p.last_parsed_time, p.next_dagrun, p.next_dagrun_data_interval_start, "
-                  "p.next_dagrun_data_interval_end, p.next_dagrun_create_after, p.has_ie, p.total, ");
-    json_version_columns(&q, s, "vv", "p.dag_id");
-    sb_append(&q, " FROM (SELECT ");
-    const char *cols = DAG_ROW_COLUMNS;
-    /* prefix every column with d. */
-    for (const char *c = cols; *c;) {
-        const char *comma = strchr(c, ',');
-        size_t len = comma ? (size_t)(comma - c) : strlen(c);
-        while (*c == ' ') c++, len--;
-        sb_printf(&q, "d.%.*s, ", (int)len, c);
-        c += len;
-        if (*c == ',') c++;
-    }
-    sb_printf(&q, HAS_IMPORT_ERRORS " AS has_ie, COUNT(*) OVER () AS total, ROW_NUMBER() OVER (ORDER BY %s) AS rn",
-              sb_str(&order));
-    sb_append(&q, sb_str(&from));
-    sb_printf(&q, " ORDER BY %s LIMIT ? OFFSET ?) p LEFT JOIN dag_version vv ON vv.id = p.latest_version_id "
-                  "ORDER BY p.rn",
-              sb_str(&order));
     size_t nfilter = p.n;
+    dag_from_where(s, f, order_sql, &again, &p);
+    sb_free(&again);
+    order_nulls_last(&order, order_sql);
+    /* ties by dag_id, unless that is the order already (a repeated term costs SQLite a sort) */
+    if (strncmp(order_sql, "d.dag_id ", 9) != 0) sb_printf(&order, ", d.dag_id%s ASC", bytewise(s));
+
+    /* One statement, no JSON. The total is a scalar subquery rather than COUNT(*) OVER ():
+     * a window makes SQLite copy every matching row into a temporary table (~1 ms for 1,000
+     * DAGs, five times the whole query otherwise), and without it the default order can
+     * walk the primary key and stop at the page. */
+    sb_printf(&q, "SELECT " DAG_ROW_HEAD ", (SELECT COUNT(*)%s), " DAG_ROW_TAIL "%s ORDER BY %s LIMIT ? OFFSET ?",
+              sb_str(&from), sb_str(&from), sb_str(&order));
     par_int(&p, limit);
     par_int(&p, offset);
 
@@ -588,13 +559,11 @@ int store_dagq_stats(Store *s, const char *const *dag_ids, size_t n_ids, DagqSta
     *n = 0;
     Params p = {0};
     StrBuf q = {0};
-    /* count per (dag, state) first; the version's JSON is read once per group, not per run */
-    sb_append(&q, "SELECT g.dag_id, g.state, g.n, ");
-    json_display_name(&q, s, "v", "g.dag_id");
-    sb_append(&q, " FROM (SELECT r.dag_id, r.state, COUNT(*) AS n FROM dag_run r WHERE 1 = 1");
+    /* count per (dag, state) first, then join each group to its DAG once */
+    sb_append(&q, "SELECT g.dag_id, g.state, g.n, COALESCE(d.display_name, g.dag_id) FROM (SELECT r.dag_id, "
+                  "r.state, COUNT(*) AS n FROM dag_run r WHERE 1 = 1");
     where_in(&q, &p, "r.dag_id", dag_ids, n_ids);
-    sb_printf(&q, " GROUP BY r.dag_id, r.state) g JOIN dag d ON d.dag_id = g.dag_id "
-                  "LEFT JOIN dag_version v ON v.id = d.latest_version_id ORDER BY g.dag_id%s",
+    sb_printf(&q, " GROUP BY r.dag_id, r.state) g JOIN dag d ON d.dag_id = g.dag_id ORDER BY g.dag_id%s",
               bytewise(s));
     StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
     sb_free(&q);
@@ -870,4 +839,122 @@ int store_dagq_version_get(Store *s, const char *dag_id, int version_number, Dag
     if (found) read_version(r, out);
     rows_free(r);
     return found;
+}
+
+/* ---- the grid ------------------------------------------------------------------------------ */
+
+void store_dagq_grid_runs_free(DagqGridRun *runs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(runs[i].run_id);
+        free(runs[i].state);
+        free(runs[i].run_type);
+    }
+    free(runs);
+}
+
+int store_dagq_grid_runs(Store *s, const char *dag_id, int limit, int offset, DagqGridRun **out, size_t *n,
+                         int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    StoreParam id[] = {SP_S(dag_id)};
+    /* the index dag_run_dag_after (dag_id, run_after) gives both the order and the count */
+    StrBuf q = {0};
+    sb_printf(&q,
+              "SELECT r.run_id, r.state, r.run_type, r.logical_date, r.run_after, r.start_date, r.end_date "
+              "FROM dag_run r WHERE r.dag_id = ? ORDER BY r.run_after DESC, r.run_id%s DESC LIMIT ? OFFSET ?",
+              bytewise(s));
+    StoreParam p[] = {SP_S(dag_id), SP_I(limit), SP_I(offset)};
+    StoreRows *r = store_q(s, sb_str(&q), p, 3);
+    sb_free(&q);
+    if (!r) return -1;
+    size_t cap = 0;
+    while (rows_next(r)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        DagqGridRun *x = &(*out)[(*n)++];
+        x->run_id = col_dup(r, 0);
+        x->state = col_dup(r, 1);
+        x->run_type = col_dup(r, 2);
+        x->logical_date = col_time(r, 3);
+        x->run_after = col_time(r, 4);
+        x->start_date = col_time(r, 5);
+        x->end_date = col_time(r, 6);
+    }
+    rows_free(r);
+    if (store_q_int(s, "SELECT COUNT(*) FROM dag_run WHERE dag_id = ?", id, 1, 0, total) != 0) {
+        store_dagq_grid_runs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* A name and where it sits in the caller's array, sorted by name to be found by bsearch. */
+typedef struct Slot {
+    const char *name;
+    size_t at;
+} Slot;
+
+static int slot_cmp(const void *a, const void *b)
+{
+    return strcmp(((const Slot *)a)->name, ((const Slot *)b)->name);
+}
+
+static long slot_find(const Slot *v, size_t n, const char *name)
+{
+    if (!name) return -1;
+    Slot key = {name, 0};
+    const Slot *hit = bsearch(&key, v, n, sizeof *v, slot_cmp);
+    return hit ? (long)hit->at : -1;
+}
+
+int store_dagq_grid_cells(Store *s, const char *dag_id, const DagqGridRun *runs, size_t n_runs,
+                          const char *const *task_ids, size_t n_tasks, signed char *states, int *try_numbers)
+{
+    for (size_t i = 0; i < n_runs * n_tasks; i++) {
+        states[i] = -1;
+        try_numbers[i] = -1;
+    }
+    if (!n_runs || !n_tasks) return 0;
+    /* only the four columns the grid shows, for the page's runs by id (not by page again:
+     * a run created between the two statements would shift the page) */
+    Params p = {0};
+    StrBuf q = {0};
+    sb_append(&q, "SELECT ti.run_id, ti.task_id, ti.state, ti.try_number FROM task_instance ti WHERE ti.dag_id = ? "
+                  "AND ti.map_index = -1");
+    par_text(&p, dag_id);
+    sb_append(&q, " AND ti.run_id IN (");
+    for (size_t i = 0; i < n_runs; i++) {
+        sb_append(&q, i ? ", ?" : "?");
+        par_text(&p, runs[i].run_id);
+    }
+    sb_append(&q, ")");
+    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    sb_free(&q);
+    par_free(&p);
+    if (!r) return -1;
+    Slot *by_run = xcalloc(n_runs, sizeof *by_run), *by_task = xcalloc(n_tasks, sizeof *by_task);
+    for (size_t i = 0; i < n_runs; i++) by_run[i] = (Slot){runs[i].run_id ? runs[i].run_id : "", i};
+    for (size_t i = 0; i < n_tasks; i++) by_task[i] = (Slot){task_ids[i], i};
+    qsort(by_run, n_runs, sizeof *by_run, slot_cmp);
+    qsort(by_task, n_tasks, sizeof *by_task, slot_cmp);
+    while (rows_next(r)) {
+        long ri = slot_find(by_run, n_runs, rows_text(r, 0));
+        long ti = slot_find(by_task, n_tasks, rows_text(r, 1));
+        if (ri < 0 || ti < 0) continue; /* a task the DAG no longer has */
+        int st = ti_state_parse(rows_text(r, 2));
+        size_t at = (size_t)ri * n_tasks + (size_t)ti;
+        states[at] = (signed char)(st < 0 ? TI_NONE : st);
+        try_numbers[at] = (int)rows_int(r, 3);
+    }
+    rows_free(r);
+    free(by_run);
+    free(by_task);
+    return 0;
 }

@@ -2,11 +2,10 @@
  * lists with their total (GET /dags), bulk pause, deleting a DAG's metadata, run counts per
  * state (dagStats), the tag names in use (dagTags), import errors and DAG versions.
  *
- * A list is one statement: the page of dag rows with COUNT(*) OVER () for the total is
- * chosen first, and only the page's rows are joined to their latest dag_version to read
- * what lives only in the serialised DAG (display name, max_consecutive_failed_dag_runs,
- * task concurrency limits, schedule kind), with the engine's JSON functions, so that a list
- * never parses the versions of DAGs it does not return. The last run of a DAG (for
+ * A list is one statement over the dag table alone: the page of rows with COUNT(*) OVER ()
+ * for the total. What the list shows from the serialised DAG (display name,
+ * max_consecutive_failed_dag_runs, task concurrency limits, schedule kind) is kept on the dag
+ * row by store_dag_sync, so no list parses JSON. The last run of a DAG (for
  * last_dag_run_state, the dag_run_* filters and ordering by state or start_date) is its
  * latest run by run_after that has started, joined only when a filter or the order needs it.
  *
@@ -153,5 +152,29 @@ int store_dagq_versions(Store *s, const char *dag_id, int version_number, const 
                         int offset, DagqVersion **out, size_t *n, int64_t *total);
 /* One version of a DAG by number (version_number <= 0: the latest). 1 / 0 / -1. */
 int store_dagq_version_get(Store *s, const char *dag_id, int version_number, DagqVersion *out);
+
+/* ---- the grid (GET /api/v2/gust/dags/{dag_id}/grid) ---------------------------------------- */
+
+/* A run as the grid shows it. Times are -1 when unset. */
+typedef struct DagqGridRun {
+    char *run_id;
+    char *state;
+    char *run_type;
+    int64_t logical_date, run_after, start_date, end_date;
+} DagqGridRun;
+void store_dagq_grid_runs_free(DagqGridRun *runs, size_t n);
+
+/* A DAG's runs newest first (run_after, then run_id, descending), limit from offset; *total
+ * gets how many runs it has. Free with store_dagq_grid_runs_free. 0 / -1. */
+int store_dagq_grid_runs(Store *s, const char *dag_id, int limit, int offset, DagqGridRun **out, size_t *n,
+                         int64_t *total);
+/* The state and try number of every (run, task) of those runs, in one statement that reads
+ * only those columns: states[i * n_tasks + j] is run i's instance of task_ids[j] (a TiState),
+ * try_numbers[...] its try number; -1 in both where the run has no such instance (a task
+ * added after the run began). Mapped instances are not read (gust does not map tasks); an
+ * instance of a task not in task_ids is left out. Both arrays (n_runs * n_tasks) belong to
+ * the caller. 0 / -1. */
+int store_dagq_grid_cells(Store *s, const char *dag_id, const DagqGridRun *runs, size_t n_runs,
+                          const char *const *task_ids, size_t n_tasks, signed char *states, int *try_numbers);
 
 #endif

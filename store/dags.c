@@ -60,17 +60,31 @@ static int sync_tx(Store *s, void *ud)
     StoreParam ins[] = {SP_S(d->dag_id), SP_I(y->paused)};
     if (store_x(s, "INSERT INTO dag (dag_id, is_paused) VALUES (?, ?) ON CONFLICT DO NOTHING", ins, 2, NULL) != 0)
         return -1;
-    StoreParam up[] = {SP_S(d->file),     SP_S(d->owner),
-                       SP_S(y->tags),     SP_S(d->description),
+    /* what the API's DAG list shows from the serialised DAG lives on the row too (the list
+     * reads no JSON), rewritten at every sync so it always matches the latest version */
+    int concurrency_limits = 0;
+    for (size_t i = 0; i < d->n_tasks && !concurrency_limits; i++)
+        concurrency_limits = d->tasks[i]->max_active_tis_per_dag > 0;
+    StoreParam up[] = {SP_S(d->file),
+                       SP_S(d->owner),
+                       SP_S(y->tags),
+                       SP_S(d->description),
                        SP_S(d->schedule_text ? d->schedule_text : "None"),
-                       SP_S(d->timezone), SP_I(d->max_active_runs),
-                       SP_I(d->max_active_tasks), SP_I(now),
+                       SP_S(d->timezone),
+                       SP_I(d->max_active_runs),
+                       SP_I(d->max_active_tasks),
+                       SP_I(now),
+                       SP_S(d->display_name),
+                       SP_S(schedule_kind_name(d->schedule.kind)),
+                       SP_I(d->max_consecutive_failed_dag_runs),
+                       SP_I(concurrency_limits),
                        SP_S(d->dag_id)};
     if (store_x(s,
                 "UPDATE dag SET is_active = 1, fileloc = ?, owners = ?, tags = ?, description = ?, "
                 "timetable_summary = ?, timezone = ?, max_active_runs = ?, max_active_tasks = ?, "
-                "last_parsed_time = ?, has_import_errors = 0 WHERE dag_id = ?",
-                up, 10, NULL) != 0)
+                "last_parsed_time = ?, has_import_errors = 0, display_name = ?, schedule_kind = ?, "
+                "max_consecutive_failed_dag_runs = ?, has_task_concurrency_limits = ? WHERE dag_id = ?",
+                up, 14, NULL) != 0)
         return -1;
     StoreParam q[] = {SP_S(d->dag_id)};
     StoreRows *r = store_q(s,

@@ -3,7 +3,9 @@
  * The DAG processor calls store_dag_sync for every DAG it parses: the dag row is kept up
  * to date, and a new dag_version (the serialised DAG, dag_to_json) is written only when
  * its content hash changes, so a run can keep executing the version it started with while
- * the file moves on. */
+ * the file moves on. The row also carries what the API's DAG list shows from the serialised
+ * DAG (display_name, schedule_kind, max_consecutive_failed_dag_runs,
+ * has_task_concurrency_limits), rewritten at every sync, so that no list reads a version. */
 #ifndef GUST_STORE_DAGS_H
 #define GUST_STORE_DAGS_H
 

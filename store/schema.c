@@ -257,6 +257,12 @@ static const char *const V3[] = {
     /* who triggered a manual run through the API (Airflow's triggering_user_name) */
     "ALTER TABLE dag_run ADD COLUMN triggering_user_name TEXT",
     "CREATE INDEX event_log_dag ON event_log (dag_id, dttm)",
+    /* what the DAG list shows from the serialised DAG, copied onto the dag row at every sync
+     * (store_dag_sync) so that a list reads no JSON */
+    "ALTER TABLE dag ADD COLUMN display_name TEXT",
+    "ALTER TABLE dag ADD COLUMN schedule_kind TEXT",
+    "ALTER TABLE dag ADD COLUMN max_consecutive_failed_dag_runs INTEGER",
+    "ALTER TABLE dag ADD COLUMN has_task_concurrency_limits INTEGER NOT NULL DEFAULT 0",
     NULL,
 };
 static const Migration MIGRATIONS[] = {

@@ -4,8 +4,13 @@
 // a task instance's change recolours one grid cell or graph node, a new run is fetched and
 // added. The URL holds what is selected (?run=&task=&try=), so it can be shared and the
 // browser's back button works; changing it does not reload the page's data.
+//
+// The runs and their instances come from gust's grid endpoint (GET /api/v2/gust/dags/{id}/grid):
+// one request with each instance's state and try number only. Through the Airflow endpoints a
+// 100 runs x 100 tasks grid took 103 pages of full task instances (~10 MB) and most of a
+// second; the Gantt chart, which needs an instance's dates, fetches them for its one run.
 import * as api from './api.js';
-import { h, put, $, time, errBox, errText, notice, debounce, enc, q, pretty, parseTime, paintedMark } from './util.js';
+import { h, put, $, time, errBox, errText, notice, debounce, enc, q, pretty, paintedMark } from './util.js';
 import { Grid } from './grid.js';
 import { Panel } from './ti.js';
 import { groupsOf } from './graph.js';
@@ -45,53 +50,31 @@ export async function mount(main, route) {
     if (replace) location.replace(hash); else location.hash = hash;
   }
 
-  // The runs' task instances. The API pages by 100: a small DAG's instances come in a few
-  // pages across its runs; a big one's run by run (a page per run is cheaper for the server
-  // than deep offsets), six requests at a time.
-  async function loadTis(runs, nTasks) {
-    if (!runs.length) return;
-    const ids = new Set(runs.map((r) => r.dag_run_id));
-    for (const r of runs) model.tis.set(r.dag_run_id, new Map());
-    const add = (page) => { for (const ti of page.task_instances) if (ids.has(ti.dag_run_id)) model.tis.get(ti.dag_run_id).set(ti.task_id, ti); };
-    const perRun = (r) => async () => {
-      const u = (off) => `/dags/${enc(dagId)}/dagRuns/${enc(r.dag_run_id)}/taskInstances` + q({ limit: 100, offset: off || null });
-      const first = await api.get(u(0));
-      add(first);
-      for (let off = 100; off < first.total_entries; off += 100) add(await api.get(u(off)));
-    };
-    if (runs.length * nTasks > 300) {
-      await api.pool(runs.map(perRun), 6);
-      return;
+  // The latest runs (oldest first in the model) and, per run, task id -> {state, try_number}
+  // of its instances (a task the run has no instance of is left out).
+  const fullRuns = new Set(); // runs whose model.tis holds full TaskInstanceResponses (Gantt)
+  const fetchGrid = () => api.get(`/gust/dags/${enc(dagId)}/grid` + q({ limit: Math.min(nRuns, 365) }));
+  function setGrid(g) {
+    model.runs = g.dag_runs.slice().reverse();
+    model.tis = new Map();
+    fullRuns.clear();
+    for (const r of model.runs) {
+      const id = r.dag_run_id, states = g.states[id] || [], tries = g.try_numbers[id] || [];
+      const m = new Map();
+      g.task_ids.forEach((t, i) => { if (tries[i] != null) m.set(t, { task_id: t, dag_run_id: id, state: states[i], try_number: tries[i] }); });
+      model.tis.set(id, m);
     }
-    const oldest = runs.reduce((a, r) => (parseTime(r.run_after) < parseTime(a.run_after) ? r : a), runs[0]);
-    const url = (off) => `/dags/${enc(dagId)}/dagRuns/~/taskInstances` + q({ run_after_gte: oldest.run_after, limit: 100, offset: off, order_by: 'id' });
-    const first = await api.get(url(0));
-    add(first);
-    const more = [];
-    for (let off = 100; off < first.total_entries; off += 100) more.push(() => api.get(url(off)).then(add));
-    await api.pool(more, 6);
   }
 
-  async function loadRuns(nTasks) {
-    const r = await api.get(`/dags/${enc(dagId)}/dagRuns` + q({ limit: Math.min(nRuns, 100), order_by: '-run_after' }));
-    let runs = r.dag_runs;
-    // more than a page of runs: the API pages by 100
-    for (let off = 100; off < Math.min(nRuns, r.total_entries); off += 100) {
-      const more = await api.get(`/dags/${enc(dagId)}/dagRuns` + q({ limit: Math.min(100, nRuns - off), offset: off, order_by: '-run_after' }));
-      runs = runs.concat(more.dag_runs);
-    }
-    model.runs = runs.reverse();
-    model.tis = new Map();
-    await loadTis(model.runs, nTasks ?? model.tasks.length);
+  async function loadRuns() {
+    setGrid(await fetchGrid());
   }
 
   async function loadAll() {
-    // the task count decides how the instances are fetched: tasks first, with the details
-    const tasksP = api.get(`/dags/${enc(dagId)}/tasks`);
     const [dag, tasks] = await Promise.all([
       api.get(`/dags/${enc(dagId)}/details`),
-      tasksP,
-      tasksP.then((t) => loadRuns(t.total_entries ?? t.tasks.length)),
+      api.get(`/dags/${enc(dagId)}/tasks`),
+      loadRuns(),
     ]);
     model.dag = dag;
     model.tasks = orderTasks(tasks.tasks);
@@ -166,6 +149,19 @@ export async function mount(main, route) {
     } else if (view === 'gantt') {
       grid = null;
       const { renderGantt } = await import('./gantt.js');
+      // the chart needs the instances' dates, which the grid's data leaves out
+      if (run && model.tis.has(run) && !fullRuns.has(run)) {
+        try {
+          await fetching_(async () => {
+            model.tis.set(run, await fetchRunTis(run));
+            fullRuns.add(run);
+            applyRecent();
+          });
+        } catch (e) {
+          if (alive) put(viewEl, errBox(e));
+          return;
+        }
+      }
       if (!alive) return;
       put(viewEl, h`<div class="view-bar">${runPicker(run)}</div><div id="gantt-box"></div>`);
       renderGantt($('#gantt-box', viewEl), model.tasks, model.tis.get(run), tiHref(run), viewEl.clientWidth - 20);
@@ -228,17 +224,11 @@ export async function mount(main, route) {
     return new Map(list.map((t) => [t.task_id, t]));
   }
 
-  // New runs, and the instances of the runs that are new or unfinished (or all shown: full).
+  // The runs shown and their instances, again (one grid request).
   const resync = debounce(() => fetching_(async () => {
     if (!alive) return;
     try {
-      const r = await api.get(`/dags/${enc(dagId)}/dagRuns` + q({ limit: Math.min(nRuns, 100), order_by: '-run_after' }));
-      const byId = new Map(model.runs.map((x) => [x.dag_run_id, x]));
-      const todo = r.dag_runs.filter((x) => !byId.has(x.dag_run_id) || !['success', 'failed'].includes(byId.get(x.dag_run_id).state) || !['success', 'failed'].includes(x.state));
-      for (const x of r.dag_runs) byId.set(x.dag_run_id, x);
-      model.runs = [...byId.values()].sort((a, b) => parseTime(a.run_after) - parseTime(b.run_after) || (a.dag_run_id < b.dag_run_id ? -1 : 1)).slice(-nRuns);
-      const maps = await api.pool(todo.map((x) => () => fetchRunTis(x.dag_run_id)), 6);
-      todo.forEach((x, i) => model.tis.set(x.dag_run_id, maps[i]));
+      setGrid(await fetchGrid());
       applyRecent();
       if (alive && (view === 'grid' || view === 'graph' || view === 'gantt')) {
         const focused = document.activeElement && viewEl.contains(document.activeElement);
@@ -254,6 +244,7 @@ export async function mount(main, route) {
     if (!alive || view !== 'gantt' || selectedRun() !== runId) return;
     try {
       model.tis.set(runId, await fetchRunTis(runId));
+      fullRuns.add(runId);
       applyRecent();
       if (alive && view === 'gantt') renderView();
     } catch { /* the next event retries */ }

@@ -14,7 +14,8 @@ function barClass(runs) {
 }
 
 export class Grid {
-  // model: {dagId, tasks: [{task_id, label, depth}], runs: [...] oldest first, tis: Map(run -> Map(task -> ti))}
+  // model: {dagId, tasks: [{task_id, label, depth}], runs: [...] oldest first,
+  //         tis: Map(run -> Map(task -> {state, try_number, ...})), only the instances a run has}
   // onOpen({run, task}) — task null for a run header.
   constructor(container, model, onOpen) {
     this.el = container;

@@ -613,6 +613,53 @@ for (const [mode, available] of modes) {
             await get('/api/v2/dags/validated_dag', undefined, 404);
             await get('/api/v2/dags/json_dag', undefined, 404);
         });
+
+        // The list reads no serialised DAG: what it shows from one is copied onto the dag row at
+        // every sync, and must follow the file both ways (set, then unset).
+        test('GET /dags: display name, schedule kind, failure limit, task limits live on the dag row and follow the file', async () => {
+            const row = (id) => storeExec(s, 'SELECT display_name, schedule_kind, max_consecutive_failed_dag_runs, ' +
+                `has_task_concurrency_limits FROM dag WHERE dag_id = '${id}'`);
+            assert.equal(row('etl_sales'), 'Sales ETL pipeline|cron|3|1');
+            assert.equal(row('report_daily'), '|cron|0|0');
+            const before = (await get('/api/v2/dags', { dag_id_pattern: 'report_daily' })).dags[0];
+            assert.equal(before.dag_display_name, 'report_daily');
+            assert.equal(before.has_task_concurrency_limits, false);
+
+            const changed = REPORTS.replace('report_daily:\n  schedule: "0 6 * * *"',
+                'report_daily:\n  dag_display_name: "Daily numbers"\n  max_consecutive_failed_dag_runs: 5\n  schedule: null\n' +
+                '  description: "say \\"hi\\" \\\\ tab\\t nl\\n ctl\\x01 ü ✓"')
+                .replace('bash_command: "echo report"', 'bash_command: "echo report"\n      max_active_tis_per_dag: 1');
+            assert.notEqual(changed, REPORTS);
+            s.writeDag('reports.yml', changed);
+            const after = await waitFor(async () => {
+                const d = (await get('/api/v2/dags', { dag_id_pattern: 'report_daily' })).dags[0];
+                return d.dag_display_name === 'Daily numbers' && d;
+            }, 30000, 200);
+            assert.equal(row('report_daily'), 'Daily numbers|none|5|1');
+            assert.equal(after.max_consecutive_failed_dag_runs, 5);
+            assert.equal(after.has_task_concurrency_limits, true);
+            assert.equal(after.timetable_description, 'Never, external triggers only');
+            // written as JSON text by gust, not by cJSON: escaping checked on a nasty string
+            assert.equal(after.description, 'say "hi" \\ tab\t nl\n ctl\x01 ü ✓');
+            assert.ok(after.tags.every((t) => t.dag_display_name === 'Daily numbers'));
+            validate('DAGResponse', after, { strict: true });
+            // the one-DAG answers and the details (which parse the version) say the same
+            assert.deepEqual(await get('/api/v2/dags/report_daily'), after);
+            const details = await get('/api/v2/dags/report_daily/details');
+            for (const k of Object.keys(after)) assert.deepEqual(details[k], after[k], k);
+            // filter and order by the display name use the row's
+            assert.deepEqual(ids(await get('/api/v2/dags', { dag_display_name_pattern: 'numbers' })), ['report_daily']);
+            const byName = (await get('/api/v2/dags', { order_by: 'dag_display_name', limit: 100 })).dags.map((d) => d.dag_display_name);
+            assert.ok(byName.includes('Daily numbers'));
+            assert.deepEqual(byName, [...byName].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : Buffer.from(a) > Buffer.from(b) ? 1 : 0)));
+            const stats = await get('/api/v2/dagStats', { dag_ids: 'report_daily' });
+            for (const d of stats.dags) assert.equal(d.dag_display_name, 'Daily numbers');
+
+            // back to the old file: the copied fields are cleared, not left behind
+            s.writeDag('reports.yml', REPORTS);
+            await waitFor(async () => (await get('/api/v2/dags', { dag_id_pattern: 'report_daily' })).dags[0].dag_display_name === 'report_daily', 30000, 200);
+            assert.equal(row('report_daily'), '|cron|0|0');
+        });
     });
 }
 

@@ -2,15 +2,18 @@
 // the named global rate limits (GET/PUT/DELETE /api/v2/gust/ratelimits[/{name}]). In standalone they
 // come from the process's own registry (source "local"); in the distributed deployment from Redis
 // (source "redis"), checked against the Redis keys themselves; with Redis unreachable the API says
-// 503 and names the server instead of answering an empty list.
+// 503 and names the server instead of answering an empty list. And the UI's compact grid
+// (GET /api/v2/gust/dags/{dag_id}/grid), checked cell by cell against the Airflow endpoints' full
+// runs and task instances, on both deployments.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { api, freePort, servicesAvailable, sleep, startGust, validateResponse, waitFor } from './lib.mjs';
+import { api, enc, freePort, servicesAvailable, sleep, startGust, triggerAndWait, validateResponse, waitFor } from './lib.mjs';
 
 // Bodies of gust's endpoints are not in the spec: they are checked here, field by field.
 function checkWorker(w) {
@@ -97,10 +100,151 @@ async function limitRoundTrip(s, source, redisGet) {
     assert.ok(ev.event_logs.every((e) => e.owner === `api:${s.user('Op').username}`));
 }
 
+// ---- the grid ------------------------------------------------------------------------------------
+
+// A DAG whose file order (zeta, alpha, mid) is not its id order, and whose middle task fails until
+// a file exists: its runs differ cell by cell.
+function gridDags(dir) {
+    return {
+        'grid_dag.yml': gridDagText(dir, false),
+    };
+}
+
+function gridDagText(dir, late) {
+    return `
+grid_dag:
+  schedule: null
+  start_date: 2024-01-01
+  tasks:
+    - task_id: zeta
+      operator: bash
+      bash_command: "echo z"
+    - task_id: alpha
+      operator: bash
+      retries: 0
+      bash_command: "if [ -f '${dir}/alpha_ok' ]; then echo ok; else echo not yet; exit 3; fi"
+      dependencies: [zeta]
+    - task_id: mid
+      operator: bash
+      bash_command: "echo m"
+      dependencies: [alpha]
+${late ? `    - task_id: late
+      operator: bash
+      bash_command: "echo late"
+` : ''}`;
+}
+
+const GRID_RUN_KEYS = ['dag_run_id', 'end_date', 'logical_date', 'run_after', 'run_type', 'start_date', 'state'];
+
+// The grid's body, shape checked; every cell compared with the full task instance of the Airflow
+// endpoint, and every run with the full DAGRunResponse.
+async function checkGrid(s, g, expectTasks) {
+    assert.deepEqual(Object.keys(g).sort(), ['dag_runs', 'states', 'task_ids', 'total_entries', 'try_numbers']);
+    assert.deepEqual(g.task_ids, expectTasks);
+    assert.ok(Number.isInteger(g.total_entries));
+    const ids = g.dag_runs.map((r) => r.dag_run_id);
+    assert.deepEqual(Object.keys(g.states).sort(), [...ids].sort());
+    assert.deepEqual(Object.keys(g.try_numbers).sort(), [...ids].sort());
+    for (let i = 1; i < g.dag_runs.length; i++) {
+        assert.ok(Date.parse(g.dag_runs[i - 1].run_after) >= Date.parse(g.dag_runs[i].run_after), 'newest run first');
+    }
+    for (const run of g.dag_runs) {
+        assert.deepEqual(Object.keys(run).sort(), GRID_RUN_KEYS);
+        const full = await ok(s, 'GET', `/api/v2/dags/grid_dag/dagRuns/${enc(run.dag_run_id)}`, { as: 'Viewer' });
+        for (const k of GRID_RUN_KEYS) assert.deepEqual(run[k], full[k], `run ${run.dag_run_id}: ${k}`);
+        const tis = await ok(s, 'GET', `/api/v2/dags/grid_dag/dagRuns/${enc(run.dag_run_id)}/taskInstances`, { as: 'Viewer' });
+        const byTask = new Map(tis.task_instances.map((t) => [t.task_id, t]));
+        const states = g.states[run.dag_run_id], tries = g.try_numbers[run.dag_run_id];
+        assert.equal(states.length, g.task_ids.length);
+        assert.equal(tries.length, g.task_ids.length);
+        g.task_ids.forEach((task, j) => {
+            const ti = byTask.get(task);
+            if (!ti) {
+                assert.equal(tries[j], null, `${run.dag_run_id}/${task}: no instance, try_numbers null`);
+                assert.equal(states[j], null, `${run.dag_run_id}/${task}: no instance, state null`);
+                return;
+            }
+            assert.equal(states[j], ti.state ?? null, `${run.dag_run_id}/${task}: state`);
+            assert.equal(tries[j], ti.try_number, `${run.dag_run_id}/${task}: try_number`);
+        });
+    }
+}
+
+async function gridChecks(s, dir) {
+    // three finished runs: the first fails at alpha (mid upstream_failed), the others succeed
+    const first = await triggerAndWait(s, 'grid_dag');
+    assert.equal(first.state, 'failed');
+    fs.writeFileSync(path.join(dir, 'alpha_ok'), '');
+    const second = await triggerAndWait(s, 'grid_dag');
+    const third = await triggerAndWait(s, 'grid_dag');
+    assert.equal(third.state, 'success');
+    const newestFirst = [third, second, first].map((r) => r.dag_run_id);
+    const p = '/api/v2/gust/dags/grid_dag/grid';
+
+    // default page: every run, newest first, tasks in the file's order
+    const all = await ok(s, 'GET', p, { as: 'Viewer' });
+    assert.equal(all.total_entries, 3);
+    assert.deepEqual(all.dag_runs.map((r) => r.dag_run_id), newestFirst);
+    await checkGrid(s, all, ['zeta', 'alpha', 'mid']);
+    assert.deepEqual(all.states[first.dag_run_id], ['success', 'failed', 'upstream_failed']);
+    assert.deepEqual(all.states[third.dag_run_id], ['success', 'success', 'success']);
+    assert.deepEqual(all.try_numbers[third.dag_run_id], [1, 1, 1]);
+    // the same order as the Airflow list by -run_after
+    const runs = await ok(s, 'GET', '/api/v2/dags/grid_dag/dagRuns', { as: 'Viewer', query: { order_by: '-run_after' } });
+    assert.deepEqual(all.dag_runs.map((r) => r.dag_run_id), runs.dag_runs.map((r) => r.dag_run_id));
+
+    // paging
+    const page1 = await ok(s, 'GET', p, { as: 'Viewer', query: { limit: 2 } });
+    assert.deepEqual(page1.dag_runs.map((r) => r.dag_run_id), newestFirst.slice(0, 2));
+    assert.equal(page1.total_entries, 3);
+    await checkGrid(s, page1, ['zeta', 'alpha', 'mid']);
+    const page2 = await ok(s, 'GET', p, { as: 'Viewer', query: { limit: 2, offset: 2 } });
+    assert.deepEqual(page2.dag_runs.map((r) => r.dag_run_id), newestFirst.slice(2));
+    assert.deepEqual(page2.states[first.dag_run_id], all.states[first.dag_run_id]);
+    const past = await ok(s, 'GET', p, { as: 'Viewer', query: { offset: 10 } });
+    assert.deepEqual(past, { dag_runs: [], task_ids: ['zeta', 'alpha', 'mid'], states: {}, try_numbers: {}, total_entries: 3 });
+    const none = await ok(s, 'GET', p, { as: 'Viewer', query: { limit: 0 } });
+    assert.deepEqual(none.dag_runs, []);
+    assert.equal(none.total_entries, 3);
+    // a limit over 365 is clamped, not refused; a bad one is a 422 naming it
+    assert.equal((await ok(s, 'GET', p, { as: 'Viewer', query: { limit: 5000 } })).dag_runs.length, 3);
+    for (const [k, v] of [['limit', -1], ['limit', 'ten'], ['offset', -3]]) {
+        const err = checkError(await api(s, 'GET', p, { as: 'Viewer', query: { [k]: v } }), 422);
+        assert.deepEqual(err.detail[0].loc, ['query', k]);
+    }
+
+    // a task added to the file later: a column of nulls in the runs that never had it
+    s.writeDag('grid_dag.yml', gridDagText(dir, true));
+    const grown = await waitFor(async () => {
+        const g = await ok(s, 'GET', p, { as: 'Viewer' });
+        return g.task_ids.includes('late') && g;
+    }, 60000, 300);
+    await checkGrid(s, grown, ['zeta', 'alpha', 'mid', 'late']);
+    for (const id of newestFirst) {
+        assert.equal(grown.states[id][3], null);
+        assert.equal(grown.try_numbers[id][3], null);
+    }
+
+    // unknown DAG: 404; no credentials: 401
+    const missing = checkError(await api(s, 'GET', '/api/v2/gust/dags/no_such_dag/grid', { as: 'Viewer' }), 404);
+    assert.match(missing.detail, /no_such_dag/);
+    checkError(await api(s, 'GET', p, { as: null }), 401);
+}
+
 describe('gust endpoints (standalone)', { timeout: 300000 }, () => {
     let s;
-    before(async () => { s = await startGust({ mode: 'standalone', config: { 'worker.concurrency': '3' } }); });
-    after(async () => { if (s) await s.stop(); });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gust-grid-'));
+    before(async () => {
+        s = await startGust({ mode: 'standalone', config: { 'worker.concurrency': '3' }, dags: gridDags(dir) });
+    });
+    after(async () => {
+        if (s) await s.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('GET /api/v2/gust/dags/{dag_id}/grid: runs, task ids in file order, states aligned, paging, 404, 401', async () => {
+        await gridChecks(s, dir);
+    });
 
     test('GET /api/v2/gust/workers lists the in-process worker pool', async () => {
         const body = await waitFor(async () => {
@@ -128,10 +272,16 @@ const skipApi = servicesAvailable() ? false
 describe('gust endpoints (distributed)', { timeout: 300000, skip: skipApi }, () => {
     let s;
     const extra = [];    // API daemons this suite starts itself
-    before(async () => { s = await startGust({ mode: 'api' }); });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gust-grid-'));
+    before(async () => { s = await startGust({ mode: 'api', dags: gridDags(dir) }); });
     after(async () => {
         for (const p of extra) if (p.exitCode === null) p.kill('SIGKILL');
         if (s) await s.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('GET /api/v2/gust/dags/{dag_id}/grid on PostgreSQL: the same answers', async () => {
+        await gridChecks(s, dir);
     });
 
     const redisPort = () => process.env.GUST_TEST_REDIS_PORT || new URL(process.env.GUST_TEST_REDIS_URL).port;
