@@ -442,7 +442,7 @@ static void get_one(ApiReq *r, ApiResp *out, int map_pi)
     if (!s) return;
     TiqRow row;
     if (!tic_load_ti(r, out, s, map_pi, &row)) return;
-    api_json(out, 200, tij_ti(s, &row));
+    tij_answer_one(out, s, &row);
     tic_row_clear(&row);
 }
 

@@ -1,11 +1,18 @@
 /* ti_json — task instances as the REST API answers them (see ti_json.h). One serializer for
  * TaskInstanceResponse, so the lists, the PATCH and clear answers and the dry-run clear of a
  * run cannot drift apart field by field. */
+#include <ctype.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/ti_json.h"
 #include "core/operator.h"
+#include "core/timeutil.h"
 #include "core/util.h"
 
 /* ---- DAG versions, parsed once per process ------------------------------------------------ */
@@ -55,22 +62,215 @@ const char *tij_op_class(const char *name, char *buf, size_t len)
     return buf;
 }
 
+/* ---- JSON as text ------------------------------------------------------------------------------ */
+
+/* TaskInstanceResponse is written as JSON text straight into one buffer rather than built as a
+ * cJSON tree (as routes_dags.c writes DAGResponse): a page of 100 instances is ~4,500 values,
+ * and allocating, printing and freeing a node (and its key and value) for each was most of the
+ * CPU time of a run's task-instance list under load. The text is what cJSON would print
+ * (same escaping, same number formatting, same key order); tij_ti parses it back for the
+ * answers that add to an instance. */
+typedef struct JsonText {
+    StrBuf b;
+    int first; /* no member written yet in the current object or array */
+    /* the last few timestamps formatted: a list repeats its run's dates and version's
+     * creation on every row (a slot is empty while its text is) */
+    struct {
+        int64_t us;
+        char text[40];
+    } times[4];
+    unsigned next_time;
+} JsonText;
+
+/* s as a JSON string, escaped as cJSON escapes it (", \ and control characters; UTF-8 as is). */
+static void jt_string(JsonText *j, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    StrBuf *b = &j->b;
+    sb_appendc(b, '"');
+    const char *run = s;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c >= 32 && *c != '"' && *c != '\\') continue;
+        sb_appendn(b, run, (size_t)((const char *)c - run));
+        run = (const char *)c + 1;
+        char esc[7] = {'\\', 0};
+        switch (*c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[*c >> 4], esc[5] = hex[*c & 15];
+        }
+        sb_append(b, esc);
+    }
+    sb_append(b, run);
+    sb_appendc(b, '"');
+}
+
+/* The separator and "key": of the next member (key NULL: an array element). Keys are our own
+ * literals: plain ASCII, nothing to escape. */
+static void jt_key(JsonText *j, const char *key)
+{
+    if (!j->first) sb_appendc(&j->b, ',');
+    j->first = 0;
+    if (key) {
+        sb_appendc(&j->b, '"');
+        sb_append(&j->b, key);
+        sb_appendn(&j->b, "\":", 2);
+    }
+}
+
+static void jt_open(JsonText *j, const char *key, char bracket)
+{
+    jt_key(j, key);
+    sb_appendc(&j->b, bracket);
+    j->first = 1;
+}
+
+static void jt_close(JsonText *j, char bracket)
+{
+    sb_appendc(&j->b, bracket);
+    j->first = 0;
+}
+
+static void jt_str(JsonText *j, const char *key, const char *s) /* NULL: null */
+{
+    jt_key(j, key);
+    if (s)
+        jt_string(j, s);
+    else
+        sb_appendn(&j->b, "null", 4);
+}
+
+static void jt_null(JsonText *j, const char *key) { jt_str(j, key, NULL); }
+
+/* v in decimal, as "%d" writes it (without printf's cost: a list holds ~700 of them). */
+static void jt_int(JsonText *j, const char *key, int v)
+{
+    char buf[16], *e = buf + sizeof buf, *p = e;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)(long long)v : (unsigned long long)v;
+    do *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    jt_key(j, key);
+    sb_appendn(&j->b, p, (size_t)(e - p));
+}
+
+/* A number as cJSON 1.7 prints one (print_number): an int when it equals its (saturated)
+ * int value, else the shortest of %1.15g / %1.17g that reads back as the same double. */
+static void jt_double(JsonText *j, const char *key, double d)
+{
+    jt_key(j, key);
+    char buf[32];
+    if (isnan(d) || isinf(d)) {
+        sb_appendn(&j->b, "null", 4);
+        return;
+    }
+    int vi = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
+    if (d == (double)vi) {
+        snprintf(buf, sizeof buf, "%d", vi);
+    } else {
+        snprintf(buf, sizeof buf, "%1.15g", d);
+        double back = strtod(buf, NULL);
+        double max = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+        if (!(fabs(back - d) <= max * DBL_EPSILON)) snprintf(buf, sizeof buf, "%1.17g", d);
+    }
+    sb_append(&j->b, buf);
+}
+
+static void jt_time(JsonText *j, const char *key, int64_t us) /* < 0: null */
+{
+    if (us < 0) {
+        jt_null(j, key);
+        return;
+    }
+    for (size_t i = 0; i < sizeof j->times / sizeof j->times[0]; i++)
+        if (j->times[i].text[0] && j->times[i].us == us) {
+            jt_str(j, key, j->times[i].text);
+            return;
+        }
+    unsigned slot = j->next_time++ % (unsigned)(sizeof j->times / sizeof j->times[0]);
+    time_format_iso(us, 1, j->times[slot].text, sizeof j->times[slot].text);
+    j->times[slot].us = us;
+    jt_str(j, key, j->times[slot].text);
+}
+
+/* rendered_fields: the stored JSON object as cJSON prints it; {} when none or not an object. */
+static void jt_rendered(JsonText *j, const char *key, const char *text)
+{
+    jt_key(j, key);
+    if (!text || strcmp(text, "{}") == 0) { /* the usual case, without a parse */
+        sb_appendn(&j->b, "{}", 2);
+        return;
+    }
+    cJSON *v = cJSON_Parse(text);
+    char *printed = cJSON_IsObject(v) ? cJSON_PrintUnformatted(v) : NULL;
+    sb_append(&j->b, printed ? printed : "{}");
+    free(printed);
+    cJSON_Delete(v);
+}
+
+/* api_uuid's text (32 hex digits as a dashed UUID, else the id as is) written as a JSON string
+ * without api_uuid's snprintf. */
+static void jt_uuid(JsonText *j, const char *key, const char *hex)
+{
+    size_t n = hex ? strlen(hex) : 0;
+    int ok = n == 32;
+    for (size_t i = 0; ok && i < n; i++) ok = isxdigit((unsigned char)hex[i]) != 0;
+    if (!ok) {
+        char out[API_UUID_LEN];
+        jt_str(j, key, api_uuid(hex, out));
+        return;
+    }
+    char u[38], *p = u;
+    static const int groups[] = {8, 4, 4, 4, 12};
+    *p++ = '"';
+    for (int g = 0; g < 5; g++) {
+        if (g) *p++ = '-';
+        memcpy(p, hex, (size_t)groups[g]);
+        p += groups[g], hex += groups[g];
+    }
+    *p++ = '"';
+    jt_key(j, key);
+    sb_appendn(&j->b, u, (size_t)(p - u));
+}
+
+/* DagVersionResponse's members (without the braces). */
+static void put_version_fields(JsonText *j, const char *version_id, int number, int64_t created_at,
+                               const char *dag_id, const Dag *d)
+{
+    jt_uuid(j, "id", version_id);
+    jt_int(j, "version_number", number);
+    jt_str(j, "dag_id", dag_id);
+    jt_null(j, "bundle_name");
+    jt_null(j, "bundle_version");
+    jt_time(j, "created_at", created_at);
+    jt_str(j, "dag_display_name", tij_dag_display(d, dag_id));
+    jt_null(j, "bundle_url");
+}
+
+/* The text parsed back into a cJSON tree (NULL if it cannot be); frees the text. */
+static cJSON *jt_parse_free(JsonText *j)
+{
+    cJSON *o = cJSON_ParseWithLength(j->b.s, j->b.len);
+    sb_free(&j->b);
+    return o;
+}
+
 /* ---- fields ----------------------------------------------------------------------------------- */
 
 cJSON *tij_version(const char *version_id, int number, int64_t created_at, const char *dag_id, const Dag *d)
 {
     if (!version_id || number < 0) return cJSON_CreateNull();
-    cJSON *v = cJSON_CreateObject();
-    char uuid[API_UUID_LEN];
-    cJSON_AddStringToObject(v, "id", api_uuid(version_id, uuid));
-    cJSON_AddNumberToObject(v, "version_number", number);
-    cJSON_AddStringToObject(v, "dag_id", dag_id);
-    cJSON_AddNullToObject(v, "bundle_name");
-    cJSON_AddNullToObject(v, "bundle_version");
-    api_add_time(v, "created_at", created_at);
-    cJSON_AddStringToObject(v, "dag_display_name", tij_dag_display(d, dag_id));
-    cJSON_AddNullToObject(v, "bundle_url");
-    return v;
+    JsonText j = {.first = 1};
+    jt_open(&j, NULL, '{');
+    put_version_fields(&j, version_id, number, created_at, dag_id, d);
+    jt_close(&j, '}');
+    return jt_parse_free(&j);
 }
 
 void tij_add_state(cJSON *o, TiState st)
@@ -99,60 +299,131 @@ void tij_add_int_or_null(cJSON *o, const char *name, int64_t v)
 
 /* ---- TaskInstanceResponse --------------------------------------------------------------------- */
 
-cJSON *tij_ti(Store *s, const TiqRow *w)
+/* The DAG version a row runs. Rows of one list mostly share one version: the last lookup is
+ * reused while the id repeats, sparing the cache's lock and search per row, and so is its
+ * DagVersionResponse text while the number and creation time repeat too. */
+typedef struct VersionHint {
+    const char *version_id;
+    const Dag *dag;
+    const char *text_id; /* the version text holds: id, number, created_at (text_id NULL: none) */
+    int number;
+    int64_t created_at;
+    StrBuf text;
+} VersionHint;
+
+static const Dag *row_dag(Store *s, const char *version_id, VersionHint *h)
+{
+    if (!version_id) return NULL;
+    if (h && h->version_id && strcmp(h->version_id, version_id) == 0) return h->dag;
+    const Dag *d = tij_dag(s, version_id);
+    if (h && d) h->version_id = version_id, h->dag = d;
+    return d;
+}
+
+/* One TaskInstanceResponse, in the spec's order. */
+static void put_ti(JsonText *j, Store *s, const TiqRow *w, VersionHint *h)
 {
     const TaskInstance *t = &w->ti;
-    const Dag *d = tij_dag(s, t->dag_version_id);
-    cJSON *o = cJSON_CreateObject();
+    const Dag *d = row_dag(s, t->dag_version_id, h);
     char buf[128];
-    cJSON_AddStringToObject(o, "id", api_uuid(t->id, buf));
-    cJSON_AddStringToObject(o, "task_id", t->task_id);
-    cJSON_AddStringToObject(o, "dag_id", t->dag_id);
-    cJSON_AddStringToObject(o, "dag_run_id", t->run_id);
-    cJSON_AddNumberToObject(o, "map_index", t->map_index);
-    api_add_time(o, "logical_date", w->logical_date);
-    api_add_time(o, "run_after", w->run_after);
-    api_add_time(o, "start_date", t->start_date);
-    api_add_time(o, "end_date", t->end_date);
-    tij_add_duration(o, t->duration);
-    tij_add_state(o, t->state);
-    cJSON_AddNumberToObject(o, "try_number", t->try_number);
-    cJSON_AddNumberToObject(o, "max_tries", t->max_tries);
-    cJSON_AddStringToObject(o, "task_display_name", tij_task_display(d, t->task_id));
-    cJSON_AddStringToObject(o, "dag_display_name", tij_dag_display(d, t->dag_id));
-    api_add_str(o, "hostname", t->hostname);
-    cJSON_AddNullToObject(o, "unixname");
-    cJSON_AddStringToObject(o, "pool", t->pool ? t->pool : "default_pool");
-    cJSON_AddNumberToObject(o, "pool_slots", t->pool_slots);
-    api_add_str(o, "queue", t->queue);
-    cJSON_AddNumberToObject(o, "priority_weight", t->priority_weight);
+    jt_open(j, NULL, '{');
+    jt_uuid(j, "id", t->id);
+    jt_str(j, "task_id", t->task_id);
+    jt_str(j, "dag_id", t->dag_id);
+    jt_str(j, "dag_run_id", t->run_id);
+    jt_int(j, "map_index", t->map_index);
+    jt_time(j, "logical_date", w->logical_date);
+    jt_time(j, "run_after", w->run_after);
+    jt_time(j, "start_date", t->start_date);
+    jt_time(j, "end_date", t->end_date);
+    if (t->duration < 0)
+        jt_null(j, "duration");
+    else
+        jt_double(j, "duration", (double)t->duration / 1e6);
+    jt_str(j, "state", t->state == TI_NONE ? NULL : ti_state_name(t->state));
+    jt_int(j, "try_number", t->try_number);
+    jt_int(j, "max_tries", t->max_tries);
+    jt_str(j, "task_display_name", tij_task_display(d, t->task_id));
+    jt_str(j, "dag_display_name", tij_dag_display(d, t->dag_id));
+    jt_str(j, "hostname", t->hostname);
+    jt_null(j, "unixname");
+    jt_str(j, "pool", t->pool ? t->pool : "default_pool");
+    jt_int(j, "pool_slots", t->pool_slots);
+    jt_str(j, "queue", t->queue);
+    jt_int(j, "priority_weight", t->priority_weight);
     const char *cls = tij_op_class(t->operator_name, buf, sizeof buf);
-    api_add_str(o, "operator", cls);
-    api_add_str(o, "operator_name", cls);
-    api_add_time(o, "queued_when", t->queued_at);
-    api_add_time(o, "scheduled_when", t->scheduled_at);
-    tij_add_int_or_null(o, "pid", t->pid);
-    cJSON_AddNullToObject(o, "executor");
-    cJSON_AddStringToObject(o, "executor_config", "{}");
-    api_add_str(o, "note", w->note);
-    cJSON_AddNullToObject(o, "rendered_map_index");
-    api_add_json_text(o, "rendered_fields", w->rendered_fields, "{}");
-    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "rendered_fields"))) {
-        cJSON_DeleteItemFromObjectCaseSensitive(o, "rendered_fields");
-        cJSON_AddItemToObject(o, "rendered_fields", cJSON_CreateObject());
+    jt_str(j, "operator", cls);
+    jt_str(j, "operator_name", cls);
+    jt_time(j, "queued_when", t->queued_at);
+    jt_time(j, "scheduled_when", t->scheduled_at);
+    if (t->pid < 0)
+        jt_null(j, "pid");
+    else
+        jt_int(j, "pid", t->pid);
+    jt_null(j, "executor");
+    jt_str(j, "executor_config", "{}");
+    jt_str(j, "note", w->note);
+    jt_null(j, "rendered_map_index");
+    jt_rendered(j, "rendered_fields", w->rendered_fields);
+    jt_null(j, "trigger");
+    jt_null(j, "triggerer_job");
+    if (!t->dag_version_id || w->version_number < 0) {
+        jt_null(j, "dag_version");
+    } else if (h && h->text_id && strcmp(h->text_id, t->dag_version_id) == 0 && h->number == w->version_number &&
+               h->created_at == w->version_created_at) {
+        jt_key(j, "dag_version");
+        sb_appendn(&j->b, h->text.s, h->text.len);
+    } else {
+        jt_open(j, "dag_version", '{');
+        size_t at = j->b.len;
+        put_version_fields(j, t->dag_version_id, w->version_number, w->version_created_at, t->dag_id, d);
+        jt_close(j, '}');
+        if (h) { /* d and the DAG id are the version's own, so the text is the same for its rows */
+            h->text.len = 0;
+            sb_appendn(&h->text, j->b.s + at - 1, j->b.len - at + 1);
+            h->text_id = t->dag_version_id, h->number = w->version_number, h->created_at = w->version_created_at;
+        }
     }
-    cJSON_AddNullToObject(o, "trigger");
-    cJSON_AddNullToObject(o, "triggerer_job");
-    cJSON_AddItemToObject(o, "dag_version",
-                          tij_version(t->dag_version_id, w->version_number, w->version_created_at, t->dag_id, d));
-    return o;
+    jt_close(j, '}');
+}
+
+/* Answer the text (takes it) as a JSON document. */
+static void answer_text(ApiResp *out, int status, JsonText *j)
+{
+    free(out->body);
+    out->status = status;
+    out->body_len = j->b.len;
+    out->body = sb_take(&j->b);
+    out->content_type = "application/json";
+}
+
+cJSON *tij_ti(Store *s, const TiqRow *w)
+{
+    JsonText j = {.first = 1};
+    put_ti(&j, s, w, NULL);
+    return jt_parse_free(&j);
+}
+
+void tij_answer_one(ApiResp *out, Store *s, const TiqRow *w)
+{
+    JsonText j = {.first = 1};
+    put_ti(&j, s, w, NULL);
+    answer_text(out, 200, &j);
 }
 
 void tij_answer(ApiResp *out, Store *s, const TiqRow *rows, size_t n, int64_t total)
 {
-    cJSON *doc = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(doc, "task_instances");
-    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(arr, tij_ti(s, &rows[i]));
-    cJSON_AddNumberToObject(doc, "total_entries", (double)total);
-    api_json(out, 200, doc);
+    JsonText j = {.first = 1};
+    VersionHint h = {0};
+    j.b.cap = 1024 * (n + 1); /* ~1 KB a row: no growing and copying on the way */
+    j.b.s = xmalloc(j.b.cap);
+    j.b.s[0] = '\0';
+    jt_open(&j, NULL, '{');
+    jt_open(&j, "task_instances", '[');
+    for (size_t i = 0; i < n; i++) put_ti(&j, s, &rows[i], &h);
+    jt_close(&j, ']');
+    jt_double(&j, "total_entries", (double)total);
+    jt_close(&j, '}');
+    sb_free(&h.text);
+    answer_text(out, 200, &j);
 }

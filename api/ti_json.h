@@ -45,8 +45,13 @@ void tij_add_duration(cJSON *o, int64_t us);
 void tij_add_int_or_null(cJSON *o, const char *name, int64_t v);
 
 /* TaskInstanceResponse of one row (its run's dates and its version joined in). The row is
- * only read: a caller may build one over borrowed strings. */
+ * only read: a caller may build one over borrowed strings. The response is written as JSON
+ * text (cheaper than a cJSON tree per value); tij_ti parses that text back for answers that
+ * add to it, so every form reads byte for byte the same. */
 cJSON *tij_ti(Store *s, const TiqRow *w);
+
+/* 200 with one TaskInstanceResponse. */
+void tij_answer_one(ApiResp *out, Store *s, const TiqRow *w);
 
 /* 200 {"task_instances": [...], "total_entries": total}. */
 void tij_answer(ApiResp *out, Store *s, const TiqRow *rows, size_t n, int64_t total);

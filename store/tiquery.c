@@ -152,9 +152,8 @@ void tiq_filter_init(TiqFilter *f)
     "ti.operator, ti.dag_version_id, ti.first_poke_at, "                                                             \
     "ti.note, ti.rendered_fields, r.logical_date, r.run_after, r.data_interval_start, r.data_interval_end, r.state, " \
     "v.version_number, v.created_at "
-#define TIQ_FROM                                                                                    \
-    "FROM task_instance ti JOIN dag_run r ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id "       \
-    "LEFT JOIN dag_version v ON v.id = ti.dag_version_id "
+#define TIQ_FROM_RUN "FROM task_instance ti JOIN dag_run r ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id "
+#define TIQ_FROM TIQ_FROM_RUN "LEFT JOIN dag_version v ON v.id = ti.dag_version_id "
 
 static void read_row(StoreRows *r, TiqRow *o)
 {
@@ -286,7 +285,9 @@ int store_tiq_list(Store *s, const TiqFilter *f, TiqRow **out, size_t *n, int64_
     Q q = {0};
     tiq_where(&q, f);
     if (total) {
-        char *sql = xasprintf("SELECT COUNT(*) " TIQ_FROM "%s", sb_str(&q.sql));
+        /* the version (a LEFT JOIN on its key: one row or none) changes no count; without it,
+         * unless a filter names it, the count reads the instance index alone */
+        char *sql = xasprintf("SELECT COUNT(*) %s%s", f->n_version_numbers ? TIQ_FROM : TIQ_FROM_RUN, sb_str(&q.sql));
         int rc = store_q_int(s, sql, q.p, q.np, 0, total);
         free(sql);
         if (rc != 0) {
