@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/jsontext.h"
 #include "core/config.h"
 #include "core/dag.h"
 #include "core/dagbag.h"
@@ -159,98 +160,6 @@ static const char *timetable_description(const char *kind, const char *summary)
  * its key and value) for each was half the CPU time of GET /dags under load. The text is
  * what cJSON would print (same escaping, same key order), so the details endpoint parses it
  * back to add its own fields. */
-typedef struct JsonText {
-    StrBuf b;
-    int first; /* no member written yet in the current object or array */
-} JsonText;
-
-/* s as a JSON string, escaped as cJSON escapes it (", \ and control characters; UTF-8 as is). */
-static void jt_string(JsonText *j, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    StrBuf *b = &j->b;
-    sb_appendc(b, '"');
-    const char *run = s;
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c >= 32 && *c != '"' && *c != '\\') continue;
-        sb_appendn(b, run, (size_t)((const char *)c - run));
-        run = (const char *)c + 1;
-        char esc[7] = {'\\', 0};
-        switch (*c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[*c >> 4], esc[5] = hex[*c & 15];
-        }
-        sb_append(b, esc);
-    }
-    sb_append(b, run);
-    sb_appendc(b, '"');
-}
-
-/* The separator and "key": of the next member (key NULL: an array element). */
-static void jt_key(JsonText *j, const char *key)
-{
-    if (!j->first) sb_appendc(&j->b, ',');
-    j->first = 0;
-    if (key) {
-        jt_string(j, key);
-        sb_appendc(&j->b, ':');
-    }
-}
-
-static void jt_open(JsonText *j, const char *key, char bracket)
-{
-    jt_key(j, key);
-    sb_appendc(&j->b, bracket);
-    j->first = 1;
-}
-
-static void jt_close(JsonText *j, char bracket)
-{
-    sb_appendc(&j->b, bracket);
-    j->first = 0;
-}
-
-static void jt_str(JsonText *j, const char *key, const char *s) /* NULL: null */
-{
-    jt_key(j, key);
-    if (s)
-        jt_string(j, s);
-    else
-        sb_append(&j->b, "null");
-}
-
-static void jt_null(JsonText *j, const char *key) { jt_str(j, key, NULL); }
-
-static void jt_bool(JsonText *j, const char *key, int v)
-{
-    jt_key(j, key);
-    sb_append(&j->b, v ? "true" : "false");
-}
-
-static void jt_int(JsonText *j, const char *key, long long v)
-{
-    jt_key(j, key);
-    sb_printf(&j->b, "%lld", v);
-}
-
-static void jt_time(JsonText *j, const char *key, int64_t us) /* < 0: null */
-{
-    if (us < 0) {
-        jt_null(j, key);
-        return;
-    }
-    char buf[48];
-    time_format_iso(us, 1, buf, sizeof buf);
-    jt_str(j, key, buf);
-}
-
 /* Answer the text (takes it) as a JSON document. */
 static void answer_text(ApiResp *out, int status, JsonText *j)
 {
@@ -345,7 +254,7 @@ static void put_dag(ApiReq *r, JsonText *j, const DagqRow *d, const DagDefaults 
 /* One DAGResponse as a cJSON object, for answers that add to it (details). */
 static cJSON *dag_json(ApiReq *r, const DagqRow *d)
 {
-    JsonText j = {{0}, 1};
+    JsonText j = {.first = 1};
     DagDefaults df = dag_defaults(r);
     put_dag(r, &j, d, &df);
     cJSON *o = cJSON_ParseWithLength(j.b.s, j.b.len);
@@ -355,7 +264,7 @@ static cJSON *dag_json(ApiReq *r, const DagqRow *d)
 
 static void answer_dag(ApiReq *r, ApiResp *out, const DagqRow *d)
 {
-    JsonText j = {{0}, 1};
+    JsonText j = {.first = 1};
     DagDefaults df = dag_defaults(r);
     put_dag(r, &j, d, &df);
     answer_text(out, 200, &j);
@@ -452,7 +361,7 @@ static int parse_filter(ApiReq *r, ApiResp *out, ListArgs *a, int full)
 /* DAGCollectionResponse. */
 static void answer_dag_collection(ApiReq *r, ApiResp *out, DagqRow *rows, size_t n, int64_t total)
 {
-    JsonText j = {{0}, 1};
+    JsonText j = {.first = 1};
     DagDefaults df = dag_defaults(r);
     jt_open(&j, NULL, '{');
     jt_open(&j, "dags", '[');
