@@ -19,128 +19,20 @@
 
 #include "core/util.h"
 #include "store/kv.h"
+#include "store/sqlbuild.h"
 #include "store/ti.h"
 
 /* ---- building statements ------------------------------------------------------------------ */
 
-/* Bound parameters plus the heap strings some of them point to. */
-typedef struct Params {
-    StoreParam *v;
-    size_t n, cap;
-    char **owned;
-    size_t nowned;
-} Params;
-
-static void par_add(Params *p, StoreParam x)
-{
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 16;
-        p->v = xrealloc(p->v, p->cap * sizeof *p->v);
-    }
-    p->v[p->n++] = x;
-}
-
-static void par_text(Params *p, const char *s) { par_add(p, SP_S(s)); }
-static void par_int(Params *p, int64_t i) { par_add(p, SP_I(i)); }
-
-/* A parameter whose text the Params owns (freed with it). */
-static void par_own(Params *p, char *s)
-{
-    p->owned = xrealloc(p->owned, (p->nowned + 1) * sizeof *p->owned);
-    p->owned[p->nowned++] = s;
-    par_text(p, s);
-}
-
-static void par_free(Params *p)
-{
-    for (size_t i = 0; i < p->nowned; i++) free(p->owned[i]);
-    free(p->owned);
-    free(p->v);
-    memset(p, 0, sizeof *p);
-}
-
 static int sqlite(const Store *s) { return store_is_sqlite(s); }
 static const char *bytewise(const Store *s) { return sqlite(s) ? "" : " COLLATE \"C\""; }
 
-/* "%<pattern>%" for LIKE ... ESCAPE '\': the caller's % and _ stay wildcards and \ escapes
- * them, as in Airflow's search parameters; a trailing lone backslash is made literal (an
- * escape with nothing after it is an error on PostgreSQL). */
-static char *like_contains_pattern(const char *pat, size_t len)
-{
-    StrBuf b = {0};
-    sb_appendc(&b, '%');
-    for (size_t i = 0; i < len; i++) {
-        if (pat[i] == '\\') {
-            if (i + 1 < len) {
-                sb_appendc(&b, '\\');
-                sb_appendc(&b, pat[++i]);
-            } else {
-                sb_append(&b, "\\\\");
-            }
-            continue;
-        }
-        sb_appendc(&b, pat[i]);
-    }
-    sb_appendc(&b, '%');
-    return sb_take(&b);
-}
-
-/* "%<text>%" matching text literally: %, _ and \ escaped. */
-static char *like_contains_literal(const char *text)
-{
-    StrBuf b = {0};
-    sb_appendc(&b, '%');
-    for (const char *c = text; *c; c++) {
-        if (*c == '%' || *c == '_' || *c == '\\') sb_appendc(&b, '\\');
-        sb_appendc(&b, *c);
-    }
-    sb_appendc(&b, '%');
-    return sb_take(&b);
-}
-
-/* " AND (LOWER(expr) LIKE LOWER(?) ESCAPE '\' OR ...)" for a search pattern ("a|b" is
- * either; blanks around | are ignored). An empty pattern, and "~" (Airflow's alias for
- * everything), add nothing. */
-static void where_pattern(StrBuf *w, Params *p, const char *expr, const char *pattern)
-{
-    if (!pattern || strcmp(pattern, "~") == 0) return;
-    int first = 1;
-    const char *c = pattern;
-    for (;;) {
-        const char *bar = strchr(c, '|');
-        const char *end = bar ? bar : c + strlen(c);
-        const char *a = c, *z = end;
-        while (a < z && (*a == ' ' || *a == '\t')) a++;
-        while (z > a && (z[-1] == ' ' || z[-1] == '\t')) z--;
-        if (z > a) {
-            sb_printf(w, "%sLOWER(%s) LIKE LOWER(?) ESCAPE '\\'", first ? " AND (" : " OR ", expr);
-            par_own(p, like_contains_pattern(a, (size_t)(z - a)));
-            first = 0;
-        }
-        if (!bar) break;
-        c = bar + 1;
-    }
-    if (!first) sb_append(w, ")");
-}
-
-/* " AND expr IN (?, ?, ...)" */
-static void where_in(StrBuf *w, Params *p, const char *expr, const char *const *v, size_t n)
-{
-    if (!n) return;
-    sb_printf(w, " AND %s IN (", expr);
-    for (size_t i = 0; i < n; i++) {
-        sb_append(w, i ? ", ?" : "?");
-        par_text(p, v[i]);
-    }
-    sb_append(w, ")");
-}
-
-static void where_time(StrBuf *w, Params *p, const char *col, const char *op, int64_t v)
-{
-    if (v == DAGQ_UNSET) return;
-    sb_printf(w, " AND %s %s ?", col, op);
-    par_int(p, v);
-}
+/* Search patterns as Airflow's: the caller's \ escapes the next character (a trailing lone one
+ * matches itself, as an escape with nothing after it is an error on PostgreSQL), and "~"
+ * (Airflow's alias for everything) adds nothing. Every WHERE here starts " WHERE 1 = 1", so
+ * each condition opens with " AND ". */
+#define DAGQ_PATTERN (SQLB_PAT_BACKSLASH_ESCAPES | SQLB_PAT_TILDE_ALL)
+_Static_assert(DAGQ_UNSET == SQLB_UNSET, "a time bound left out is sqlbuild's");
 
 /* ---- a version's display name (versions keep their own; the dag row has the latest's) ----- */
 
@@ -236,89 +128,93 @@ static void order_nulls_last(StrBuf *b, const char *order_sql)
 #define HAS_IMPORT_ERRORS "EXISTS (SELECT 1 FROM import_error ie WHERE ie.filename = d.fileloc)"
 
 /* FROM ... WHERE ... for f, with its parameters. */
-static void dag_from_where(const Store *s, const DagqFilter *f, const char *order_sql, StrBuf *q, Params *p)
+static void dag_from_where(const Store *s, const DagqFilter *f, const char *order_sql, StrBuf *q, SqlbParams *p)
 {
-    StrBuf w = {0};
+    SqlbWhere w = {0};
     int need_lr = 0;
     if (order_sql && strstr(order_sql, "lr.")) need_lr = 1;
 
-    sb_append(&w, " WHERE 1 = 1");
-    if (f->match_none) sb_append(&w, " AND 1 = 0");
+    sb_append(&w.sql, " WHERE 1 = 1");
+    if (f->match_none) sb_append(&w.sql, " AND 1 = 0");
     if (f->dag_id) {
-        sb_append(&w, " AND d.dag_id = ?");
-        par_text(p, f->dag_id);
+        sb_append(&w.sql, " AND d.dag_id = ?");
+        sqlb_text(&w.p, f->dag_id);
     }
-    if (f->exclude_stale) sb_append(&w, " AND d.is_active = 1");
+    if (f->exclude_stale) sb_append(&w.sql, " AND d.is_active = 1");
     if (f->paused >= 0) {
-        sb_append(&w, " AND d.is_paused = ?");
-        par_int(p, f->paused ? 1 : 0);
+        sb_append(&w.sql, " AND d.is_paused = ?");
+        sqlb_int(&w.p, f->paused ? 1 : 0);
     }
     /* tags: the column is a JSON array of strings written by cJSON; "tag" (JSON-escaped)
      * right after [ or , is exactly one element (an unescaped quote inside a string would
      * have ended it) */
     if (f->n_tags) {
-        sb_append(&w, " AND (");
+        sb_append(&w.sql, " AND (");
         for (size_t i = 0; i < f->n_tags; i++) {
             cJSON *js = cJSON_CreateString(f->tags[i]);
             char *quoted = cJSON_PrintUnformatted(js);
             cJSON_Delete(js);
             const char *fn = sqlite(s) ? "instr" : "strpos";
-            sb_printf(&w, "%s(%s(d.tags, ?) > 0 OR %s(d.tags, ?) > 0)", i ? (f->tags_all ? " AND " : " OR ") : "",
+            sb_printf(&w.sql, "%s(%s(d.tags, ?) > 0 OR %s(d.tags, ?) > 0)", i ? (f->tags_all ? " AND " : " OR ") : "",
                       fn, fn);
-            par_own(p, xasprintf("[%s", quoted ? quoted : "\"\""));
-            par_own(p, xasprintf(",%s", quoted ? quoted : "\"\""));
+            sqlb_own(&w.p, xasprintf("[%s", quoted ? quoted : "\"\""));
+            sqlb_own(&w.p, xasprintf(",%s", quoted ? quoted : "\"\""));
             free(quoted);
         }
-        sb_append(&w, ")");
+        sb_append(&w.sql, ")");
     }
     if (f->n_owners) {
-        sb_append(&w, " AND (");
+        sb_append(&w.sql, " AND (");
         for (size_t i = 0; i < f->n_owners; i++) {
-            sb_printf(&w, "%sLOWER(d.owners) LIKE LOWER(?) ESCAPE '\\'", i ? " OR " : "");
-            par_own(p, like_contains_literal(f->owners[i]));
+            sb_printf(&w.sql, "%sLOWER(d.owners) LIKE LOWER(?) ESCAPE '\\'", i ? " OR " : "");
+            sqlb_own(&w.p, sqlb_like_literal(f->owners[i]));
         }
-        sb_append(&w, ")");
+        sb_append(&w.sql, ")");
     }
-    where_pattern(&w, p, "d.dag_id", f->dag_id_pattern);
-    where_pattern(&w, p, DISPLAY_NAME, f->display_name_pattern);
-    if (f->has_import_errors >= 0) sb_printf(&w, " AND %s" HAS_IMPORT_ERRORS, f->has_import_errors ? "" : "NOT ");
+    sqlb_pattern(&w, "d.dag_id", f->dag_id_pattern, DAGQ_PATTERN);
+    sqlb_pattern(&w, DISPLAY_NAME, f->display_name_pattern, DAGQ_PATTERN);
+    if (f->has_import_errors >= 0) sb_printf(&w.sql, " AND %s" HAS_IMPORT_ERRORS, f->has_import_errors ? "" : "NOT ");
     if (f->has_asset_schedule >= 0)
-        sb_printf(&w, " AND %sEXISTS (SELECT 1 FROM dag_schedule_asset_reference ar WHERE ar.dag_id = d.dag_id)",
+        sb_printf(&w.sql, " AND %sEXISTS (SELECT 1 FROM dag_schedule_asset_reference ar WHERE ar.dag_id = d.dag_id)",
                   f->has_asset_schedule ? "" : "NOT ");
     if (f->asset_dependency) {
-        StrBuf a = {0};
-        where_pattern(&a, p, "COALESCE(a.name, '') || ' ' || a.uri", f->asset_dependency);
-        if (a.len)
-            sb_printf(&w,
-                      " AND EXISTS (SELECT 1 FROM dag_schedule_asset_reference ar JOIN asset a ON a.id = ar.asset_id "
-                      "WHERE ar.dag_id = d.dag_id%s)",
-                      sb_str(&a));
-        sb_free(&a);
+        SqlbWhere a = {0};
+        sb_append(&a.sql, " WHERE ar.dag_id = d.dag_id");
+        size_t bare = a.sql.len;
+        sqlb_pattern(&a, "COALESCE(a.name, '') || ' ' || a.uri", f->asset_dependency, DAGQ_PATTERN);
+        if (a.sql.len > bare) {
+            sb_printf(&w.sql,
+                      " AND EXISTS (SELECT 1 FROM dag_schedule_asset_reference ar JOIN asset a ON a.id = ar.asset_id%s)",
+                      sb_str(&a.sql));
+            sqlb_params_take(&w.p, &a.p);
+        }
+        sqlb_where_free(&a);
     }
     if (f->last_run_state) {
         need_lr = 1;
-        sb_append(&w, " AND lr.state = ?");
-        par_text(p, f->last_run_state);
+        sb_append(&w.sql, " AND lr.state = ?");
+        sqlb_text(&w.p, f->last_run_state);
     }
     if (f->n_run_states) {
         need_lr = 1;
-        where_in(&w, p, "lr.state", f->run_states, f->n_run_states);
+        sqlb_in(&w, "lr.state", f->run_states, f->n_run_states, 0);
     }
-    size_t before = w.len;
-    where_time(&w, p, "lr.start_date", ">=", f->run_start_gte);
-    where_time(&w, p, "lr.start_date", ">", f->run_start_gt);
-    where_time(&w, p, "lr.start_date", "<=", f->run_start_lte);
-    where_time(&w, p, "lr.start_date", "<", f->run_start_lt);
-    where_time(&w, p, "lr.end_date", ">=", f->run_end_gte);
-    where_time(&w, p, "lr.end_date", ">", f->run_end_gt);
-    where_time(&w, p, "lr.end_date", "<=", f->run_end_lte);
-    where_time(&w, p, "lr.end_date", "<", f->run_end_lt);
-    if (w.len != before) need_lr = 1;
+    size_t before = w.sql.len;
+    sqlb_cmp(&w, "lr.start_date", ">=", f->run_start_gte);
+    sqlb_cmp(&w, "lr.start_date", ">", f->run_start_gt);
+    sqlb_cmp(&w, "lr.start_date", "<=", f->run_start_lte);
+    sqlb_cmp(&w, "lr.start_date", "<", f->run_start_lt);
+    sqlb_cmp(&w, "lr.end_date", ">=", f->run_end_gte);
+    sqlb_cmp(&w, "lr.end_date", ">", f->run_end_gt);
+    sqlb_cmp(&w, "lr.end_date", "<=", f->run_end_lte);
+    sqlb_cmp(&w, "lr.end_date", "<", f->run_end_lt);
+    if (w.sql.len != before) need_lr = 1;
 
     sb_append(q, " FROM dag d");
     if (need_lr) sb_append(q, LAST_RUN_JOIN);
-    sb_append(q, sb_str(&w));
-    sb_free(&w);
+    sb_append(q, sb_str(&w.sql));
+    sqlb_params_take(p, &w.p);
+    sqlb_where_free(&w);
 }
 
 /* The columns read_dag_row reads, in its order: the row and whether its file has an import
@@ -332,25 +228,24 @@ static void dag_from_where(const Store *s, const DagqFilter *f, const char *orde
 #define DAG_ROW_TAIL                                                                                           \
     DISPLAY_NAME ", d.max_consecutive_failed_dag_runs, d.schedule_kind, d.has_task_concurrency_limits"
 
-static char *col_dup(StoreRows *r, int c) { return rows_isnull(r, c) ? NULL : xstrdup(rows_text(r, c)); }
-static int64_t col_time(StoreRows *r, int c) { return rows_isnull(r, c) ? -1 : rows_int(r, c); }
+static int64_t col_time(StoreRows *r, int c) { return sqlb_col_int(r, c, -1); }
 
 /* Columns: DAG_ROW_HEAD, the total, DAG_ROW_TAIL. */
 static void read_dag_row(StoreRows *r, DagqRow *d)
 {
     memset(d, 0, sizeof *d);
-    d->dag_id = col_dup(r, 0);
+    d->dag_id = sqlb_col_str(r, 0);
     d->is_paused = (int)rows_int(r, 1);
     d->is_active = (int)rows_int(r, 2);
-    d->fileloc = col_dup(r, 3);
-    d->owners = col_dup(r, 4);
-    d->tags = col_dup(r, 5);
-    d->description = col_dup(r, 6);
-    d->timetable_summary = col_dup(r, 7);
-    d->timezone = col_dup(r, 8);
+    d->fileloc = sqlb_col_str(r, 3);
+    d->owners = sqlb_col_str(r, 4);
+    d->tags = sqlb_col_str(r, 5);
+    d->description = sqlb_col_str(r, 6);
+    d->timetable_summary = sqlb_col_str(r, 7);
+    d->timezone = sqlb_col_str(r, 8);
     d->max_active_runs = (int)rows_int(r, 9);
     d->max_active_tasks = (int)rows_int(r, 10);
-    d->latest_version_id = col_dup(r, 11);
+    d->latest_version_id = sqlb_col_str(r, 11);
     d->last_parsed_time = col_time(r, 12);
     d->next_dagrun = col_time(r, 13);
     d->next_dagrun_data_interval_start = col_time(r, 14);
@@ -360,10 +255,10 @@ static void read_dag_row(StoreRows *r, DagqRow *d)
     if (d->next_dagrun_create_after > DAGQ_LAST_TIME) d->next_dagrun_create_after = -1;
     d->has_import_errors = (int)rows_int(r, 17);
     /* 18: total */
-    d->display_name = col_dup(r, 19);
+    d->display_name = sqlb_col_str(r, 19);
     if (!d->display_name) d->display_name = xstrdup(d->dag_id);
     d->max_consecutive_failed_dag_runs = rows_isnull(r, 20) ? 0 : (int)rows_int(r, 20);
-    d->schedule_kind = col_dup(r, 21);
+    d->schedule_kind = sqlb_col_str(r, 21);
     d->has_task_concurrency_limits = (int)rows_int(r, 22);
     if (!d->owners) d->owners = xstrdup("");
     if (!d->tags) d->tags = xstrdup("[]");
@@ -377,7 +272,7 @@ int store_dagq_list(Store *s, const DagqFilter *f, const char *order_sql, int li
     *n = 0;
     *total = 0;
     if (!order_sql || !*order_sql) order_sql = sqlite(s) ? "d.dag_id ASC" : "d.dag_id COLLATE \"C\" ASC";
-    Params p = {0};
+    SqlbParams p = {0};
     StrBuf from = {0}, again = {0}, order = {0}, q = {0};
     /* the filter's parameters twice, in text order: the count's, then the page's */
     dag_from_where(s, f, order_sql, &from, &p);
@@ -394,8 +289,7 @@ int store_dagq_list(Store *s, const DagqFilter *f, const char *order_sql, int li
      * walk the primary key and stop at the page. */
     sb_printf(&q, "SELECT " DAG_ROW_HEAD ", (SELECT COUNT(*)%s), " DAG_ROW_TAIL "%s ORDER BY %s LIMIT ? OFFSET ?",
               sb_str(&from), sb_str(&from), sb_str(&order));
-    par_int(&p, limit);
-    par_int(&p, offset);
+    sqlb_page(&p, limit, offset);
 
     int rc = 0;
     StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
@@ -404,10 +298,7 @@ int store_dagq_list(Store *s, const DagqFilter *f, const char *order_sql, int li
     } else {
         size_t cap = 0;
         while (rows_next(r)) {
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 16;
-                *out = xrealloc(*out, cap * sizeof **out);
-            }
+            *out = sqlb_grow(*out, *n, &cap, sizeof **out);
             read_dag_row(r, &(*out)[*n]);
             *total = rows_int(r, 18);
             (*n)++;
@@ -429,7 +320,7 @@ int store_dagq_list(Store *s, const DagqFilter *f, const char *order_sql, int li
     sb_free(&from);
     sb_free(&order);
     sb_free(&q);
-    par_free(&p);
+    sqlb_params_free(&p);
     return rc;
 }
 
@@ -466,14 +357,12 @@ static int pause_tx(Store *s, void *ud)
     Pause *pa = ud;
     for (size_t at = 0; at < pa->n; at += IN_BATCH) {
         size_t k = pa->n - at < IN_BATCH ? pa->n - at : IN_BATCH;
-        Params p = {0};
-        StrBuf q = {0};
-        sb_append(&q, "UPDATE dag SET is_paused = ? WHERE 1 = 1");
-        par_int(&p, pa->paused ? 1 : 0);
-        where_in(&q, &p, "dag_id", pa->ids + at, k);
-        int rc = store_x(s, sb_str(&q), p.v, (int)p.n, NULL);
-        sb_free(&q);
-        par_free(&p);
+        SqlbWhere q = {0};
+        sb_append(&q.sql, "UPDATE dag SET is_paused = ? WHERE 1 = 1");
+        sqlb_int(&q.p, pa->paused ? 1 : 0);
+        sqlb_in(&q, "dag_id", pa->ids + at, k, 0);
+        int rc = store_x(s, sb_str(&q.sql), q.p.v, q.p.n, NULL);
+        sqlb_where_free(&q);
         if (rc != 0) return -1;
     }
     for (size_t i = 0; i < pa->n; i++)
@@ -557,30 +446,25 @@ int store_dagq_stats(Store *s, const char *const *dag_ids, size_t n_ids, DagqSta
     static const char *const states[] = {"queued", "running", "success", "failed"};
     *out = NULL;
     *n = 0;
-    Params p = {0};
-    StrBuf q = {0};
+    SqlbWhere q = {0};
     /* count per (dag, state) first, then join each group to its DAG once */
-    sb_append(&q, "SELECT g.dag_id, g.state, g.n, COALESCE(d.display_name, g.dag_id) FROM (SELECT r.dag_id, "
+    sb_append(&q.sql, "SELECT g.dag_id, g.state, g.n, COALESCE(d.display_name, g.dag_id) FROM (SELECT r.dag_id, "
                   "r.state, COUNT(*) AS n FROM dag_run r WHERE 1 = 1");
-    where_in(&q, &p, "r.dag_id", dag_ids, n_ids);
-    sb_printf(&q, " GROUP BY r.dag_id, r.state) g JOIN dag d ON d.dag_id = g.dag_id ORDER BY g.dag_id%s",
+    sqlb_in(&q, "r.dag_id", dag_ids, n_ids, 0);
+    sb_printf(&q.sql, " GROUP BY r.dag_id, r.state) g JOIN dag d ON d.dag_id = g.dag_id ORDER BY g.dag_id%s",
               bytewise(s));
-    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
-    sb_free(&q);
-    par_free(&p);
+    StoreRows *r = store_q(s, sb_str(&q.sql), q.p.v, q.p.n);
+    sqlb_where_free(&q);
     if (!r) return -1;
     size_t cap = 0;
     while (rows_next(r)) {
         const char *id = rows_text(r, 0), *state = rows_text(r, 1);
         if (!*n || strcmp((*out)[*n - 1].dag_id, id) != 0) {
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 16;
-                *out = xrealloc(*out, cap * sizeof **out);
-            }
+            *out = sqlb_grow(*out, *n, &cap, sizeof **out);
             DagqStats *st = &(*out)[(*n)++];
             memset(st, 0, sizeof *st);
             st->dag_id = xstrdup(id);
-            st->display_name = col_dup(r, 3);
+            st->display_name = sqlb_col_str(r, 3);
             if (!st->display_name) st->display_name = xstrdup(id);
         }
         for (int i = 0; i < 4; i++)
@@ -604,28 +488,25 @@ int store_dagq_tags(Store *s, const char *pattern, int desc, int limit, int offs
     *names = NULL;
     *n = 0;
     *total = 0;
-    Params p = {0};
-    StrBuf q = {0}, w = {0};
+    SqlbWhere w = {0};
+    StrBuf q = {0};
+    sb_append(&w.sql, " WHERE 1 = 1");
     const char *name = sqlite(s) ? "t.value" : "t.name";
     const char *unnest = sqlite(s) ? "json_each(d.tags) t" : "json_array_elements_text(d.tags::json) AS t(name)";
-    where_pattern(&w, &p, name, pattern);
+    sqlb_pattern(&w, name, pattern, DAGQ_PATTERN);
     sb_append(&q, "SELECT x.name, COUNT(*) OVER () FROM (SELECT DISTINCT ");
-    sb_printf(&q, "%s AS name FROM dag d CROSS JOIN %s WHERE 1 = 1%s) x ORDER BY x.name%s %s LIMIT ? OFFSET ?", name,
-              unnest, sb_str(&w), bytewise(s), desc ? "DESC" : "ASC");
-    size_t nfilter = p.n;
-    par_int(&p, limit);
-    par_int(&p, offset);
+    sb_printf(&q, "%s AS name FROM dag d CROSS JOIN %s%s) x ORDER BY x.name%s %s LIMIT ? OFFSET ?", name,
+              unnest, sb_str(&w.sql), bytewise(s), desc ? "DESC" : "ASC");
+    int nfilter = w.p.n;
+    sqlb_page(&w.p, limit, offset);
     int rc = 0;
-    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    StoreRows *r = store_q(s, sb_str(&q), w.p.v, w.p.n);
     if (!r) {
         rc = -1;
     } else {
         size_t cap = 0;
         while (rows_next(r)) {
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 16;
-                *names = xrealloc(*names, cap * sizeof **names);
-            }
+            *names = sqlb_grow(*names, *n, &cap, sizeof **names);
             (*names)[(*n)++] = xstrdup(rows_text(r, 0) ? rows_text(r, 0) : "");
             *total = rows_int(r, 1);
         }
@@ -633,9 +514,9 @@ int store_dagq_tags(Store *s, const char *pattern, int desc, int limit, int offs
     }
     if (rc == 0 && *n == 0 && (offset > 0 || limit == 0)) {
         StrBuf c = {0};
-        sb_printf(&c, "SELECT COUNT(*) FROM (SELECT DISTINCT %s AS name FROM dag d CROSS JOIN %s WHERE 1 = 1%s) x",
-                  name, unnest, sb_str(&w));
-        if (store_q_int(s, sb_str(&c), p.v, (int)nfilter, 0, total) != 0) rc = -1;
+        sb_printf(&c, "SELECT COUNT(*) FROM (SELECT DISTINCT %s AS name FROM dag d CROSS JOIN %s%s) x",
+                  name, unnest, sb_str(&w.sql));
+        if (store_q_int(s, sb_str(&c), w.p.v, nfilter, 0, total) != 0) rc = -1;
         sb_free(&c);
     }
     if (rc != 0) {
@@ -644,8 +525,7 @@ int store_dagq_tags(Store *s, const char *pattern, int desc, int limit, int offs
         *n = 0;
     }
     sb_free(&q);
-    sb_free(&w);
-    par_free(&p);
+    sqlb_where_free(&w);
     return rc;
 }
 
@@ -667,14 +547,11 @@ static int read_import_errors(StoreRows *r, StoreImportErrorList *out, int64_t *
 {
     size_t cap = 0;
     while (rows_next(r)) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            out->items = xrealloc(out->items, cap * sizeof *out->items);
-        }
+        out->items = sqlb_grow(out->items, out->n, &cap, sizeof *out->items);
         StoreImportError *e = &out->items[out->n++];
         e->id = rows_int(r, 0);
-        e->filename = col_dup(r, 1);
-        e->message = col_dup(r, 2);
+        e->filename = sqlb_col_str(r, 1);
+        e->message = sqlb_col_str(r, 2);
         e->timestamp = rows_int(r, 3);
         if (total) *total = rows_int(r, 4);
     }
@@ -688,32 +565,28 @@ int store_dagq_import_errors(Store *s, const char *pattern, const char *order_sq
     memset(out, 0, sizeof *out);
     *total = 0;
     if (!order_sql || !*order_sql) order_sql = "ie.id ASC";
-    Params p = {0};
-    StrBuf q = {0}, w = {0};
-    where_pattern(&w, &p, "ie.filename", pattern);
+    SqlbWhere w = {0};
+    StrBuf q = {0};
+    sb_append(&w.sql, " WHERE 1 = 1");
+    sqlb_pattern(&w, "ie.filename", pattern, DAGQ_PATTERN);
     sb_printf(&q,
-              "SELECT ie.id, ie.filename, ie.stacktrace, ie.timestamp, COUNT(*) OVER () FROM import_error ie "
-              "WHERE 1 = 1%s ORDER BY %s, ie.id ASC LIMIT ? OFFSET ?",
-              sb_str(&w), order_sql);
-    size_t nfilter = p.n;
-    par_int(&p, limit);
-    par_int(&p, offset);
+              "SELECT ie.id, ie.filename, ie.stacktrace, ie.timestamp, COUNT(*) OVER () FROM import_error ie"
+              "%s ORDER BY %s, ie.id ASC LIMIT ? OFFSET ?",
+              sb_str(&w.sql), order_sql);
+    int nfilter = w.p.n;
+    sqlb_page(&w.p, limit, offset);
     int rc = 0;
-    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    StoreRows *r = store_q(s, sb_str(&q), w.p.v, w.p.n);
     if (!r)
         rc = -1;
     else
         read_import_errors(r, out, total);
     if (rc == 0 && out->n == 0 && (offset > 0 || limit == 0)) {
-        StrBuf c = {0};
-        sb_printf(&c, "SELECT COUNT(*) FROM import_error ie WHERE 1 = 1%s", sb_str(&w));
-        if (store_q_int(s, sb_str(&c), p.v, (int)nfilter, 0, total) != 0) rc = -1;
-        sb_free(&c);
+        if (sqlb_count(s, "import_error ie", sb_str(&w.sql), &w.p, nfilter, total) != 0) rc = -1;
     }
     if (rc != 0) store_import_error_list_free(out);
     sb_free(&q);
-    sb_free(&w);
-    par_free(&p);
+    sqlb_where_free(&w);
     return rc;
 }
 
@@ -752,10 +625,10 @@ static void read_version(StoreRows *r, DagqVersion *v)
 {
     memset(v, 0, sizeof *v);
     util_strlcpy(v->id, rows_text(r, 0) ? rows_text(r, 0) : "", sizeof v->id);
-    v->dag_id = col_dup(r, 1);
+    v->dag_id = sqlb_col_str(r, 1);
     v->version_number = (int)rows_int(r, 2);
     v->created_at = rows_int(r, 3);
-    v->display_name = col_dup(r, 5);
+    v->display_name = sqlb_col_str(r, 5);
     if (!v->display_name) v->display_name = xstrdup(v->dag_id ? v->dag_id : "");
 }
 
@@ -766,17 +639,11 @@ int store_dagq_versions(Store *s, const char *dag_id, int version_number, const 
     *n = 0;
     *total = 0;
     if (!order_sql || !*order_sql) order_sql = "v.id ASC";
-    Params p = {0};
-    StrBuf q = {0}, w = {0};
-    sb_append(&w, " WHERE 1 = 1");
-    if (dag_id) {
-        sb_append(&w, " AND v.dag_id = ?");
-        par_text(&p, dag_id);
-    }
-    if (version_number > 0) {
-        sb_append(&w, " AND v.version_number = ?");
-        par_int(&p, version_number);
-    }
+    SqlbWhere w = {0};
+    StrBuf q = {0};
+    sb_append(&w.sql, " WHERE 1 = 1");
+    sqlb_eq(&w, "v.dag_id", dag_id, 0);
+    if (version_number > 0) sqlb_cmp(&w, "v.version_number", "=", version_number);
     /* the page first; only its rows read their JSON for the display name */
     sb_append(&q, "SELECT pv.id, pv.dag_id, pv.version_number, pv.created_at, pv.total, ");
     json_display_name(&q, s, "vv", "pv.dag_id");
@@ -784,31 +651,24 @@ int store_dagq_versions(Store *s, const char *dag_id, int version_number, const 
               " FROM (SELECT v.id, v.dag_id, v.version_number, v.created_at, COUNT(*) OVER () AS total, "
               "ROW_NUMBER() OVER (ORDER BY %s, v.id ASC) AS rn FROM dag_version v%s ORDER BY %s, v.id ASC "
               "LIMIT ? OFFSET ?) pv JOIN dag_version vv ON vv.id = pv.id ORDER BY pv.rn",
-              order_sql, sb_str(&w), order_sql);
-    size_t nfilter = p.n;
-    par_int(&p, limit);
-    par_int(&p, offset);
+              order_sql, sb_str(&w.sql), order_sql);
+    int nfilter = w.p.n;
+    sqlb_page(&w.p, limit, offset);
     int rc = 0;
-    StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
+    StoreRows *r = store_q(s, sb_str(&q), w.p.v, w.p.n);
     if (!r) {
         rc = -1;
     } else {
         size_t cap = 0;
         while (rows_next(r)) {
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 16;
-                *out = xrealloc(*out, cap * sizeof **out);
-            }
+            *out = sqlb_grow(*out, *n, &cap, sizeof **out);
             read_version(r, &(*out)[(*n)++]);
             *total = rows_int(r, 4);
         }
         rows_free(r);
     }
     if (rc == 0 && *n == 0 && (offset > 0 || limit == 0)) {
-        StrBuf c = {0};
-        sb_printf(&c, "SELECT COUNT(*) FROM dag_version v%s", sb_str(&w));
-        if (store_q_int(s, sb_str(&c), p.v, (int)nfilter, 0, total) != 0) rc = -1;
-        sb_free(&c);
+        if (sqlb_count(s, "dag_version v", sb_str(&w.sql), &w.p, nfilter, total) != 0) rc = -1;
     }
     if (rc != 0) {
         store_dagq_versions_free(*out, *n);
@@ -816,8 +676,7 @@ int store_dagq_versions(Store *s, const char *dag_id, int version_number, const 
         *n = 0;
     }
     sb_free(&q);
-    sb_free(&w);
-    par_free(&p);
+    sqlb_where_free(&w);
     return rc;
 }
 
@@ -877,9 +736,9 @@ int store_dagq_grid_runs(Store *s, const char *dag_id, int limit, int offset, Da
             *out = xrealloc(*out, cap * sizeof **out);
         }
         DagqGridRun *x = &(*out)[(*n)++];
-        x->run_id = col_dup(r, 0);
-        x->state = col_dup(r, 1);
-        x->run_type = col_dup(r, 2);
+        x->run_id = sqlb_col_str(r, 0);
+        x->state = sqlb_col_str(r, 1);
+        x->run_type = sqlb_col_str(r, 2);
         x->logical_date = col_time(r, 3);
         x->run_after = col_time(r, 4);
         x->start_date = col_time(r, 5);
@@ -924,20 +783,20 @@ int store_dagq_grid_cells(Store *s, const char *dag_id, const DagqGridRun *runs,
     if (!n_runs || !n_tasks) return 0;
     /* only the four columns the grid shows, for the page's runs by id (not by page again:
      * a run created between the two statements would shift the page) */
-    Params p = {0};
+    SqlbParams p = {0};
     StrBuf q = {0};
     sb_append(&q, "SELECT ti.run_id, ti.task_id, ti.state, ti.try_number FROM task_instance ti WHERE ti.dag_id = ? "
                   "AND ti.map_index = -1");
-    par_text(&p, dag_id);
+    sqlb_text(&p, dag_id);
     sb_append(&q, " AND ti.run_id IN (");
     for (size_t i = 0; i < n_runs; i++) {
         sb_append(&q, i ? ", ?" : "?");
-        par_text(&p, runs[i].run_id);
+        sqlb_text(&p, runs[i].run_id);
     }
     sb_append(&q, ")");
     StoreRows *r = store_q(s, sb_str(&q), p.v, (int)p.n);
     sb_free(&q);
-    par_free(&p);
+    sqlb_params_free(&p);
     if (!r) return -1;
     Slot *by_run = xcalloc(n_runs, sizeof *by_run), *by_task = xcalloc(n_tasks, sizeof *by_task);
     for (size_t i = 0; i < n_runs; i++) by_run[i] = (Slot){runs[i].run_id ? runs[i].run_id : "", i};

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "store/sqlbuild.h"
 
 /* ---- order_by whitelists -------------------------------------------------------------------- */
 
@@ -84,135 +85,19 @@ const char *const *store_kvq_order_columns(const Store *s, StoreKvqList which)
 
 /* ---- the WHERE builder ------------------------------------------------------------------------ */
 
-typedef struct Q {
-    StrBuf where;     /* "" or " WHERE ... AND ..." */
-    StoreParam *p;
-    int np, cap;
-    char **hold;      /* strings the parameters point into (LIKE patterns) */
-    int nhold;
-    int impossible;   /* a filter no stored row can match (invalid text) */
-} Q;
+/* A list's conditions; SQLB_CHECK_TEXT makes a filter value that is not valid text an
+ * impossible list rather than a statement PostgreSQL rejects. */
+typedef SqlbWhere Q;
+_Static_assert(STORE_KVQ_NONE == SQLB_UNSET, "an open bound is sqlbuild's");
 
-static void q_param(Q *q, StoreParam v)
-{
-    if (q->np == q->cap) {
-        q->cap = q->cap ? q->cap * 2 : 16;
-        q->p = xrealloc(q->p, (size_t)q->cap * sizeof *q->p);
-    }
-    q->p[q->np++] = v;
-}
-
-static void q_and(Q *q)
-{
-    sb_append(&q->where, q->where.len ? " AND " : " WHERE ");
-}
-
-static int text_ok(const char *v)
-{
-    return v && store_text_valid(v, strlen(v));
-}
-
-static void q_eq(Q *q, const char *col, const char *v)
-{
-    if (!v) return;
-    if (!text_ok(v)) q->impossible = 1;
-    q_and(q);
-    sb_printf(&q->where, "%s = ?", col);
-    q_param(q, SP_S(v));
-}
-
-static void q_int(Q *q, const char *col, const char *op, int64_t v)
-{
-    if (v == STORE_KVQ_NONE) return;
-    q_and(q);
-    sb_printf(&q->where, "%s %s ?", col, op);
-    q_param(q, SP_I(v));
-}
+/* Search patterns: a backslash matches itself (it escapes nothing). */
+#define KVQ_PATTERN (SQLB_CHECK_TEXT | SQLB_PAT_BACKSLASH_LITERAL)
 
 /* col IN (...), or with negate (col IS NULL OR col NOT IN (...)): Airflow's exclusion keeps
- * rows without a value, which a bare NOT IN would drop. Values that are not text are left
- * out (they match nothing). */
+ * rows without a value, which a bare NOT IN would drop. */
 static void q_in(Q *q, const char *col, const char *const *v, int n, int negate)
 {
-    int good = 0;
-    for (int i = 0; i < n; i++) good += text_ok(v[i]);
-    if (!good) {
-        if (!negate && n > 0) q->impossible = 1;
-        return;
-    }
-    q_and(q);
-    if (negate)
-        sb_printf(&q->where, "(%s IS NULL OR %s NOT IN (", col, col);
-    else
-        sb_printf(&q->where, "%s IN (", col);
-    int first = 1;
-    for (int i = 0; i < n; i++) {
-        if (!text_ok(v[i])) continue;
-        sb_append(&q->where, first ? "?" : ", ?");
-        first = 0;
-        q_param(q, SP_S(v[i]));
-    }
-    sb_append(&q->where, negate ? "))" : ")");
-}
-
-/* Airflow's search: every '|'-separated term, trimmed, matched case-insensitively anywhere
- * in the value; % and _ stay wildcards, a backslash is made literal. An empty pattern
- * filters nothing. */
-static void q_like(Q *q, const char *col, const char *pattern)
-{
-    if (!pattern) return;
-    if (!text_ok(pattern)) {
-        q->impossible = 1;
-        return;
-    }
-    StrBuf clause = {0};
-    int terms = 0;
-    for (const char *t = pattern; *t;) {
-        const char *bar = strchr(t, '|');
-        size_t len = bar ? (size_t)(bar - t) : strlen(t);
-        const char *a = t, *b = t + len;
-        while (a < b && (*a == ' ' || *a == '\t')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
-        if (b > a) {
-            StrBuf pat = {0};
-            sb_appendc(&pat, '%');
-            for (const char *c = a; c < b; c++) {
-                if (*c == '\\') sb_appendc(&pat, '\\');
-                sb_appendc(&pat, *c);
-            }
-            sb_appendc(&pat, '%');
-            q->hold = xrealloc(q->hold, (size_t)(q->nhold + 1) * sizeof *q->hold);
-            char *held = sb_take(&pat);
-            q->hold[q->nhold++] = held;
-            sb_printf(&clause, "%sLOWER(%s) LIKE LOWER(?) ESCAPE '\\'", terms ? " OR " : "", col);
-            q_param(q, SP_S(held));
-            terms++;
-        }
-        if (!bar) break;
-        t = bar + 1;
-    }
-    if (terms) {
-        q_and(q);
-        sb_printf(&q->where, "(%s)", sb_str(&clause));
-    }
-    sb_free(&clause);
-}
-
-static void q_free(Q *q)
-{
-    sb_free(&q->where);
-    free(q->p);
-    for (int i = 0; i < q->nhold; i++) free(q->hold[i]);
-    free(q->hold);
-    memset(q, 0, sizeof *q);
-}
-
-static int q_count(Store *s, Q *q, const char *from, int64_t *total)
-{
-    char *sql = xasprintf("SELECT COUNT(*) FROM %s%s", from, sb_str(&q->where));
-    int rc = store_q_int(s, sql, q->p, q->np, 0, total);
-    free(sql);
-    return rc;
+    sqlb_in(q, col, v, n > 0 ? (size_t)n : 0, SQLB_CHECK_TEXT | (negate ? SQLB_NOT : 0));
 }
 
 /* SELECT select_from WHERE ... ORDER BY order, tiebreak LIMIT ? OFFSET ?: the tie-breaker
@@ -224,31 +109,19 @@ static StoreRows *q_page(Store *s, Q *q, const char *select_from, const char *gr
     const char *ord = order && *order ? order : tiebreak;
     size_t ol = strlen(ord);
     int desc = ol > 5 && strcmp(ord + ol - 5, " DESC") == 0;
-    char *sql = xasprintf("SELECT %s%s%s ORDER BY %s, %s %s LIMIT ? OFFSET ?", select_from, sb_str(&q->where),
+    char *sql = xasprintf("SELECT %s%s%s ORDER BY %s, %s %s LIMIT ? OFFSET ?", select_from, sb_str(&q->sql),
                           group_by ? group_by : "", ord, tiebreak, desc ? "DESC" : "ASC");
-    q_param(q, SP_I(pg->limit >= 0 ? pg->limit : INT64_MAX));
-    q_param(q, SP_I(pg->offset > 0 ? pg->offset : 0));
-    StoreRows *r = store_q(s, sql, q->p, q->np);
-    q->np -= 2;
+    sqlb_param(&q->p, SP_I(pg->limit >= 0 ? pg->limit : INT64_MAX));
+    sqlb_param(&q->p, SP_I(pg->offset > 0 ? pg->offset : 0));
+    StoreRows *r = store_q(s, sql, q->p.v, q->p.n);
+    q->p.n -= 2;
     free(sql);
     return r;
 }
 
-static char *col_dup(StoreRows *r, int col)
-{
-    return rows_isnull(r, col) ? NULL : xstrdup(rows_text(r, col));
-}
-
 static int64_t col_int(StoreRows *r, int col)
 {
-    return rows_isnull(r, col) ? STORE_KVQ_NONE : rows_int(r, col);
-}
-
-static void *grow(void *v, size_t n, size_t *cap, size_t size)
-{
-    if (n < *cap) return v;
-    *cap = *cap ? *cap * 2 : 16;
-    return xrealloc(v, *cap * size);
+    return sqlb_col_int(r, col, STORE_KVQ_NONE);
 }
 
 /* Join the caller's transaction when there is one (as kv.h's writers do). */
@@ -269,7 +142,7 @@ static int check_text(Store *s, const char *what, const char *v, int required)
         store_set_error(s, "%s must not be empty", what);
         return -1;
     }
-    if (!text_ok(v)) {
+    if (!sqlb_text_ok(v)) {
         store_set_error(s, "%s is not valid UTF-8 text", what);
         return -1;
     }
@@ -283,23 +156,23 @@ int store_kvq_var_list(Store *s, const char *pattern, const StoreKvqPage *pg, St
     memset(out, 0, sizeof *out);
     *total = 0;
     Q q = {0};
-    q_like(&q, "key", pattern);
+    sqlb_pattern(&q, "key", pattern, KVQ_PATTERN);
     int rc = 0;
-    if (!q.impossible) rc = q_count(s, &q, "variable", total);
+    if (!q.impossible) rc = sqlb_count(s, "variable", sb_str(&q.sql), &q.p, q.p.n, total);
     if (rc == 0 && !q.impossible && *total > 0 && pg->limit != 0) {
         StoreRows *r = q_page(s, &q, "key, val, description FROM variable", NULL, pg->order_sql, "key", pg);
         if (!r) rc = -1;
         size_t cap = 0;
         while (r && rows_next(r)) {
-            out->items = grow(out->items, out->n, &cap, sizeof *out->items);
+            out->items = sqlb_grow(out->items, out->n, &cap, sizeof *out->items);
             StoreVariable *v = &out->items[out->n++];
-            v->key = col_dup(r, 0);
-            v->val = col_dup(r, 1);
-            v->description = col_dup(r, 2);
+            v->key = sqlb_col_str(r, 0);
+            v->val = sqlb_col_str(r, 1);
+            v->description = sqlb_col_str(r, 2);
         }
         rows_free(r);
     }
-    q_free(&q);
+    sqlb_where_free(&q);
     if (rc != 0) store_var_list_free(out);
     return rc;
 }
@@ -397,10 +270,10 @@ int store_kvq_conn_list(Store *s, const SecretKey *key, const char *conn_id, con
     memset(out, 0, sizeof *out);
     *total = 0;
     Q q = {0};
-    q_eq(&q, "conn_id", conn_id);
-    q_like(&q, "conn_id", pattern);
+    sqlb_eq(&q, "conn_id", conn_id, SQLB_CHECK_TEXT);
+    sqlb_pattern(&q, "conn_id", pattern, KVQ_PATTERN);
     int rc = 0;
-    if (!q.impossible) rc = q_count(s, &q, "connection", total);
+    if (!q.impossible) rc = sqlb_count(s, "connection", sb_str(&q.sql), &q.p, q.p.n, total);
     if (rc == 0 && !q.impossible && *total > 0 && pg->limit != 0) {
         StoreRows *r = q_page(s, &q,
                               "conn_id, conn_type, description, host, schema, login, password, port, extra "
@@ -409,15 +282,15 @@ int store_kvq_conn_list(Store *s, const SecretKey *key, const char *conn_id, con
         if (!r) rc = -1;
         size_t cap = 0;
         while (r && rows_next(r)) {
-            out->items = grow(out->items, out->n, &cap, sizeof *out->items);
+            out->items = sqlb_grow(out->items, out->n, &cap, sizeof *out->items);
             StoreConnection *c = &out->items[out->n++];
             memset(c, 0, sizeof *c);
-            c->conn_id = col_dup(r, 0);
-            c->conn_type = col_dup(r, 1);
-            c->description = col_dup(r, 2);
-            c->host = col_dup(r, 3);
-            c->schema = col_dup(r, 4);
-            c->login = col_dup(r, 5);
+            c->conn_id = sqlb_col_str(r, 0);
+            c->conn_type = sqlb_col_str(r, 1);
+            c->description = sqlb_col_str(r, 2);
+            c->host = sqlb_col_str(r, 3);
+            c->schema = sqlb_col_str(r, 4);
+            c->login = sqlb_col_str(r, 5);
             c->port = (int)rows_int(r, 7);
             char why[300], err[400];
             if (decrypt_field(key, rows_text(r, 6), c->conn_id, &c->password, why, sizeof why) != 0) {
@@ -432,14 +305,14 @@ int store_kvq_conn_list(Store *s, const SecretKey *key, const char *conn_id, con
         }
         rows_free(r);
     }
-    q_free(&q);
+    sqlb_where_free(&q);
     if (rc != 0) store_conn_list_free(out);
     return rc;
 }
 
 int store_kvq_conn_exists(Store *s, const char *conn_id)
 {
-    if (!text_ok(conn_id)) return 0;
+    if (!sqlb_text_ok(conn_id)) return 0;
     int64_t n = 0;
     StoreParam p[] = {SP_S(conn_id)};
     if (store_q_int(s, "SELECT COUNT(*) FROM connection WHERE conn_id = ?", p, 1, 0, &n) != 0) return -1;
@@ -455,10 +328,10 @@ int store_kvq_pool_list(Store *s, const char *name, const char *pattern, const S
     *n = 0;
     *total = 0;
     Q q = {0};
-    q_eq(&q, "p.pool", name);
-    q_like(&q, "p.pool", pattern);
+    sqlb_eq(&q, "p.pool", name, SQLB_CHECK_TEXT);
+    sqlb_pattern(&q, "p.pool", pattern, KVQ_PATTERN);
     int rc = 0;
-    if (!q.impossible) rc = q_count(s, &q, "slot_pool p", total);
+    if (!q.impossible) rc = sqlb_count(s, "slot_pool p", sb_str(&q.sql), &q.p, q.p.n, total);
     if (rc == 0 && !q.impossible && *total > 0 && pg->limit != 0) {
         /* usage in the same statement: one aggregate over the pool's live task instances,
          * which the (pool, state) index finds */
@@ -475,12 +348,12 @@ int store_kvq_pool_list(Store *s, const char *name, const char *pattern, const S
         if (!r) rc = -1;
         size_t cap = 0;
         while (r && rows_next(r)) {
-            *out = grow(*out, *n, &cap, sizeof **out);
+            *out = sqlb_grow(*out, *n, &cap, sizeof **out);
             StoreKvqPool *p = &(*out)[(*n)++];
             memset(p, 0, sizeof *p);
-            p->name = col_dup(r, 0);
+            p->name = sqlb_col_str(r, 0);
             p->slots = (int)rows_int(r, 1);
-            p->description = col_dup(r, 2);
+            p->description = sqlb_col_str(r, 2);
             p->include_deferred = rows_int(r, 3) != 0;
             p->running = (int)rows_int(r, 4);
             p->queued = (int)rows_int(r, 5);
@@ -489,7 +362,7 @@ int store_kvq_pool_list(Store *s, const char *name, const char *pattern, const S
         }
         rows_free(r);
     }
-    q_free(&q);
+    sqlb_where_free(&q);
     if (rc != 0) {
         store_kvq_pool_list_free(*out, *n);
         *out = NULL;
@@ -617,25 +490,25 @@ int store_kvq_event_list(Store *s, const StoreKvqEventFilter *f, const StoreKvqP
     *n = 0;
     *total = 0;
     Q q = {0};
-    if (f->id > 0) q_int(&q, "e.id", "=", f->id);
-    q_eq(&q, "e.dag_id", f->dag_id);
-    q_eq(&q, "e.task_id", f->task_id);
-    q_eq(&q, "e.run_id", f->run_id);
-    q_eq(&q, "e.owner", f->owner);
-    q_eq(&q, "e.event", f->event);
-    q_int(&q, "e.map_index", "=", f->map_index);
-    q_int(&q, "e.try_number", "=", f->try_number);
+    if (f->id > 0) sqlb_cmp(&q, "e.id", "=", f->id);
+    sqlb_eq(&q, "e.dag_id", f->dag_id, SQLB_CHECK_TEXT);
+    sqlb_eq(&q, "e.task_id", f->task_id, SQLB_CHECK_TEXT);
+    sqlb_eq(&q, "e.run_id", f->run_id, SQLB_CHECK_TEXT);
+    sqlb_eq(&q, "e.owner", f->owner, SQLB_CHECK_TEXT);
+    sqlb_eq(&q, "e.event", f->event, SQLB_CHECK_TEXT);
+    sqlb_cmp(&q, "e.map_index", "=", f->map_index);
+    sqlb_cmp(&q, "e.try_number", "=", f->try_number);
     q_in(&q, "e.event", f->included, f->n_included, 0);
     q_in(&q, "e.event", f->excluded, f->n_excluded, 1);
-    q_int(&q, "e.dttm", "<", f->before);
-    q_int(&q, "e.dttm", ">", f->after);
-    q_like(&q, "e.dag_id", f->dag_id_pattern);
-    q_like(&q, "e.task_id", f->task_id_pattern);
-    q_like(&q, "e.run_id", f->run_id_pattern);
-    q_like(&q, "e.owner", f->owner_pattern);
-    q_like(&q, "e.event", f->event_pattern);
+    sqlb_cmp(&q, "e.dttm", "<", f->before);
+    sqlb_cmp(&q, "e.dttm", ">", f->after);
+    sqlb_pattern(&q, "e.dag_id", f->dag_id_pattern, KVQ_PATTERN);
+    sqlb_pattern(&q, "e.task_id", f->task_id_pattern, KVQ_PATTERN);
+    sqlb_pattern(&q, "e.run_id", f->run_id_pattern, KVQ_PATTERN);
+    sqlb_pattern(&q, "e.owner", f->owner_pattern, KVQ_PATTERN);
+    sqlb_pattern(&q, "e.event", f->event_pattern, KVQ_PATTERN);
     int rc = 0;
-    if (!q.impossible) rc = q_count(s, &q, "event_log e", total);
+    if (!q.impossible) rc = sqlb_count(s, "event_log e", sb_str(&q.sql), &q.p, q.p.n, total);
     if (rc == 0 && !q.impossible && *total > 0 && pg->limit != 0) {
         /* the run's logical date: by the (dag_id, run_id) unique index, per row of the page */
         StoreRows *r = q_page(s, &q,
@@ -646,23 +519,23 @@ int store_kvq_event_list(Store *s, const StoreKvqEventFilter *f, const StoreKvqP
         if (!r) rc = -1;
         size_t cap = 0;
         while (r && rows_next(r)) {
-            *out = grow(*out, *n, &cap, sizeof **out);
+            *out = sqlb_grow(*out, *n, &cap, sizeof **out);
             StoreKvqEvent *e = &(*out)[(*n)++];
             e->id = rows_int(r, 0);
             e->dttm = rows_int(r, 1);
-            e->event = col_dup(r, 2);
-            e->owner = col_dup(r, 3);
-            e->dag_id = col_dup(r, 4);
-            e->task_id = col_dup(r, 5);
-            e->run_id = col_dup(r, 6);
-            e->extra = col_dup(r, 7);
+            e->event = sqlb_col_str(r, 2);
+            e->owner = sqlb_col_str(r, 3);
+            e->dag_id = sqlb_col_str(r, 4);
+            e->task_id = sqlb_col_str(r, 5);
+            e->run_id = sqlb_col_str(r, 6);
+            e->extra = sqlb_col_str(r, 7);
             e->map_index = col_int(r, 8);
             e->try_number = col_int(r, 9);
             e->logical_date = col_int(r, 10);
         }
         rows_free(r);
     }
-    q_free(&q);
+    sqlb_where_free(&q);
     if (rc != 0) {
         store_kvq_event_list_free(*out, *n);
         *out = NULL;
@@ -717,7 +590,7 @@ static void task_refs_add_list(TaskRefs *t, const char *dag_id, const char *task
     cJSON_ArrayForEach(u, list)
     {
         if (!cJSON_IsString(u)) continue;
-        t->v = grow(t->v, t->n, &t->cap, sizeof *t->v);
+        t->v = sqlb_grow(t->v, t->n, &t->cap, sizeof *t->v);
         t->v[t->n++] = (TaskRef){xstrdup(dag_id), xstrdup(task_id), xstrdup(u->valuestring), producing, at};
     }
 }
@@ -731,21 +604,21 @@ static int task_refs_load(Store *s, const char *const *dag_ids, int n, TaskRefs 
     if (n > 0) {
         q_in(&q, "d.dag_id", dag_ids, n, 0);
         if (q.impossible) {
-            q_free(&q);
+            sqlb_where_free(&q);
             return 0;
         }
     } else {
-        q_and(&q);
-        sb_append(&q.where, "d.is_active = 1 AND (v.data LIKE ? OR v.data LIKE ?)");
-        q_param(&q, SP_S("%\"outlets\":[\"%"));
-        q_param(&q, SP_S("%\"inlets\":[\"%"));
+        sqlb_and(&q);
+        sb_append(&q.sql, "d.is_active = 1 AND (v.data LIKE ? OR v.data LIKE ?)");
+        sqlb_param(&q.p, SP_S("%\"outlets\":[\"%"));
+        sqlb_param(&q.p, SP_S("%\"inlets\":[\"%"));
     }
     char *sql = xasprintf("SELECT d.dag_id, v.data, v.created_at FROM dag d JOIN dag_version v "
                           "ON v.id = d.latest_version_id%s",
-                          sb_str(&q.where));
-    StoreRows *r = store_q(s, sql, q.p, q.np);
+                          sb_str(&q.sql));
+    StoreRows *r = store_q(s, sql, q.p.v, q.p.n);
     free(sql);
-    q_free(&q);
+    sqlb_where_free(&q);
     if (!r) return -1;
     while (rows_next(r)) {
         const char *dag_id = rows_text(r, 0);
@@ -862,9 +735,9 @@ int store_kvq_asset_list(Store *s, const StoreKvqAssetFilter *f, const StoreKvqP
     Q q = {0};
     TaskRefs produced = {0};
     int rc = 0;
-    if (f->id > 0) q_int(&q, "a.id", "=", f->id);
-    q_like(&q, "a.uri", f->uri_pattern);
-    q_like(&q, "a.name", f->name_pattern);
+    if (f->id > 0) sqlb_cmp(&q, "a.id", "=", f->id);
+    sqlb_pattern(&q, "a.uri", f->uri_pattern, KVQ_PATTERN);
+    sqlb_pattern(&q, "a.name", f->name_pattern, KVQ_PATTERN);
     if (f->n_dag_ids > 0) {
         /* as Airflow: assets the DAGs are scheduled on, or that their tasks produce */
         rc = task_refs_load(s, f->dag_ids, f->n_dag_ids, &produced);
@@ -873,35 +746,35 @@ int store_kvq_asset_list(Store *s, const StoreKvqAssetFilter *f, const StoreKvqP
         if (in.impossible) {
             q.impossible = 1;
         } else {
-            q_and(&q);
-            sb_printf(&q.where, "(a.id IN (SELECT asset_id FROM dag_schedule_asset_reference%s)", sb_str(&in.where));
-            for (int i = 0; i < in.np; i++) q_param(&q, in.p[i]);
+            sqlb_and(&q);
+            sb_printf(&q.sql, "(a.id IN (SELECT asset_id FROM dag_schedule_asset_reference%s)", sb_str(&in.sql));
+            sqlb_params_take(&q.p, &in.p);
             int first = 1;
             for (size_t i = 0; i < produced.n; i++) {
                 if (!produced.v[i].producing) continue;
-                sb_append(&q.where, first ? " OR a.uri IN (?" : ", ?");
+                sb_append(&q.sql, first ? " OR a.uri IN (?" : ", ?");
                 first = 0;
-                q_param(&q, SP_S(produced.v[i].uri));
+                sqlb_param(&q.p, SP_S(produced.v[i].uri));
             }
-            sb_append(&q.where, first ? ")" : "))");
+            sb_append(&q.sql, first ? ")" : "))");
         }
-        q_free(&in);
+        sqlb_where_free(&in);
     }
-    if (rc == 0 && !q.impossible) rc = q_count(s, &q, "asset a", total);
+    if (rc == 0 && !q.impossible) rc = sqlb_count(s, "asset a", sb_str(&q.sql), &q.p, q.p.n, total);
     if (rc == 0 && !q.impossible && *total > 0 && pg->limit != 0) {
         StoreRows *r = q_page(s, &q, "a.id, a.uri, a.name, a.grp, a.extra, a.created_at, a.updated_at FROM asset a",
                               NULL, pg->order_sql, "a.id", pg);
         if (!r) rc = -1;
         size_t cap = 0;
         while (r && rows_next(r)) {
-            *out = grow(*out, *n, &cap, sizeof **out);
+            *out = sqlb_grow(*out, *n, &cap, sizeof **out);
             StoreKvqAsset *a = &(*out)[(*n)++];
             memset(a, 0, sizeof *a);
             a->id = rows_int(r, 0);
-            a->uri = col_dup(r, 1);
-            a->name = rows_isnull(r, 2) ? xstrdup(a->uri) : col_dup(r, 2);
-            a->group = col_dup(r, 3);
-            a->extra = col_dup(r, 4);
+            a->uri = sqlb_col_str(r, 1);
+            a->name = rows_isnull(r, 2) ? xstrdup(a->uri) : sqlb_col_str(r, 2);
+            a->group = sqlb_col_str(r, 3);
+            a->extra = sqlb_col_str(r, 4);
             a->created_at = rows_int(r, 5);
             a->updated_at = rows_int(r, 6);
             a->last_event_id = a->last_event_at = STORE_KVQ_NONE;
@@ -910,7 +783,7 @@ int store_kvq_asset_list(Store *s, const StoreKvqAssetFilter *f, const StoreKvqP
         if (rc == 0) rc = asset_details(s, *out, *n);
     }
     task_refs_free(&produced);
-    q_free(&q);
+    sqlb_where_free(&q);
     if (rc != 0) {
         store_kvq_asset_list_free(*out, *n);
         *out = NULL;
@@ -936,7 +809,7 @@ void store_kvq_asset_list_free(StoreKvqAsset *a, size_t n)
 
 int store_kvq_asset_id(Store *s, const char *uri, int64_t *id)
 {
-    if (!text_ok(uri)) return 0;
+    if (!sqlb_text_ok(uri)) return 0;
     StoreParam p[] = {SP_S(uri)};
     int64_t v = -1;
     if (store_q_int(s, "SELECT id FROM asset WHERE uri = ?", p, 1, -1, &v) != 0) return -1;
@@ -959,24 +832,24 @@ int store_kvq_asset_event_list(Store *s, const StoreKvqAssetEventFilter *f, cons
     *n = 0;
     *total = 0;
     Q q = {0};
-    if (f->id > 0) q_int(&q, "e.id", "=", f->id);
-    if (f->asset_id > 0) q_int(&q, "e.asset_id", "=", f->asset_id);
-    q_eq(&q, "e.source_dag_id", f->source_dag_id);
-    q_eq(&q, "e.source_task_id", f->source_task_id);
-    q_eq(&q, "e.source_run_id", f->source_run_id);
+    if (f->id > 0) sqlb_cmp(&q, "e.id", "=", f->id);
+    if (f->asset_id > 0) sqlb_cmp(&q, "e.asset_id", "=", f->asset_id);
+    sqlb_eq(&q, "e.source_dag_id", f->source_dag_id, SQLB_CHECK_TEXT);
+    sqlb_eq(&q, "e.source_task_id", f->source_task_id, SQLB_CHECK_TEXT);
+    sqlb_eq(&q, "e.source_run_id", f->source_run_id, SQLB_CHECK_TEXT);
     /* events made by hand keep no map index: they count as -1, as the API shows them */
     if (f->source_map_index != STORE_KVQ_NONE) {
-        q_and(&q);
-        sb_append(&q.where, "COALESCE(e.source_map_index, -1) = ?");
-        q_param(&q, SP_I(f->source_map_index));
+        sqlb_and(&q);
+        sb_append(&q.sql, "COALESCE(e.source_map_index, -1) = ?");
+        sqlb_param(&q.p, SP_I(f->source_map_index));
     }
-    q_like(&q, "a.name", f->name_pattern);
-    q_int(&q, "e.timestamp", ">=", f->ts_gte);
-    q_int(&q, "e.timestamp", ">", f->ts_gt);
-    q_int(&q, "e.timestamp", "<=", f->ts_lte);
-    q_int(&q, "e.timestamp", "<", f->ts_lt);
+    sqlb_pattern(&q, "a.name", f->name_pattern, KVQ_PATTERN);
+    sqlb_cmp(&q, "e.timestamp", ">=", f->ts_gte);
+    sqlb_cmp(&q, "e.timestamp", ">", f->ts_gt);
+    sqlb_cmp(&q, "e.timestamp", "<=", f->ts_lte);
+    sqlb_cmp(&q, "e.timestamp", "<", f->ts_lt);
     int rc = 0;
-    if (!q.impossible) rc = q_count(s, &q, "asset_event e JOIN asset a ON a.id = e.asset_id", total);
+    if (!q.impossible) rc = sqlb_count(s, "asset_event e JOIN asset a ON a.id = e.asset_id", sb_str(&q.sql), &q.p, q.p.n, total);
     if (rc == 0 && !q.impossible && *total > 0 && pg->limit != 0) {
         StoreRows *r = q_page(s, &q,
                               "e.id, e.asset_id, e.timestamp, a.uri, a.name, a.grp, e.extra, e.source_dag_id, "
@@ -986,23 +859,23 @@ int store_kvq_asset_event_list(Store *s, const StoreKvqAssetEventFilter *f, cons
         if (!r) rc = -1;
         size_t cap = 0;
         while (r && rows_next(r)) {
-            *out = grow(*out, *n, &cap, sizeof **out);
+            *out = sqlb_grow(*out, *n, &cap, sizeof **out);
             StoreKvqAssetEvent *e = &(*out)[(*n)++];
             e->id = rows_int(r, 0);
             e->asset_id = rows_int(r, 1);
             e->timestamp = rows_int(r, 2);
-            e->uri = col_dup(r, 3);
-            e->name = rows_isnull(r, 4) ? xstrdup(e->uri) : col_dup(r, 4);
-            e->group = col_dup(r, 5);
-            e->extra = col_dup(r, 6);
-            e->source_dag_id = col_dup(r, 7);
-            e->source_task_id = col_dup(r, 8);
-            e->source_run_id = col_dup(r, 9);
+            e->uri = sqlb_col_str(r, 3);
+            e->name = rows_isnull(r, 4) ? xstrdup(e->uri) : sqlb_col_str(r, 4);
+            e->group = sqlb_col_str(r, 5);
+            e->extra = sqlb_col_str(r, 6);
+            e->source_dag_id = sqlb_col_str(r, 7);
+            e->source_task_id = sqlb_col_str(r, 8);
+            e->source_run_id = sqlb_col_str(r, 9);
             e->source_map_index = rows_isnull(r, 10) ? -1 : (int)rows_int(r, 10);
         }
         rows_free(r);
     }
-    q_free(&q);
+    sqlb_where_free(&q);
     if (rc != 0) {
         store_kvq_asset_event_list_free(*out, *n);
         *out = NULL;
@@ -1071,7 +944,7 @@ int store_kvq_asset_event_create(Store *s, int64_t asset_id, const char *extra, 
     cJSON *j = cJSON_Parse(extra);
     int obj = cJSON_IsObject(j);
     cJSON_Delete(j);
-    if (!obj || !text_ok(extra)) {
+    if (!obj || !sqlb_text_ok(extra)) {
         store_set_error(s, "asset event extra must be a JSON object");
         return -1;
     }
@@ -1085,9 +958,9 @@ int store_kvq_asset_event_create(Store *s, int64_t asset_id, const char *extra, 
 
 static void queued_where(Q *q, const char *dag_id, int64_t asset_id, int64_t before)
 {
-    q_eq(q, "target_dag_id", dag_id);
-    if (asset_id > 0) q_int(q, "asset_id", "=", asset_id);
-    q_int(q, "created_at", "<", before);
+    sqlb_eq(q, "target_dag_id", dag_id, SQLB_CHECK_TEXT);
+    if (asset_id > 0) sqlb_cmp(q, "asset_id", "=", asset_id);
+    sqlb_cmp(q, "created_at", "<", before);
 }
 
 int store_kvq_queued_list(Store *s, const char *dag_id, int64_t asset_id, int64_t before, StoreKvqQueued **out,
@@ -1098,20 +971,20 @@ int store_kvq_queued_list(Store *s, const char *dag_id, int64_t asset_id, int64_
     Q q = {0};
     queued_where(&q, dag_id, asset_id, before);
     if (q.impossible) {
-        q_free(&q);
+        sqlb_where_free(&q);
         return 0;
     }
     char *sql = xasprintf("SELECT target_dag_id, asset_id, created_at FROM asset_dag_run_queue%s "
                           "ORDER BY target_dag_id%s, asset_id",
-                          sb_str(&q.where), store_is_sqlite(s) ? "" : " COLLATE \"C\"");
-    StoreRows *r = store_q(s, sql, q.p, q.np);
+                          sb_str(&q.sql), store_is_sqlite(s) ? "" : " COLLATE \"C\"");
+    StoreRows *r = store_q(s, sql, q.p.v, q.p.n);
     free(sql);
-    q_free(&q);
+    sqlb_where_free(&q);
     if (!r) return -1;
     size_t cap = 0;
     while (rows_next(r)) {
-        *out = grow(*out, *n, &cap, sizeof **out);
-        (*out)[(*n)++] = (StoreKvqQueued){col_dup(r, 0), rows_int(r, 1), rows_int(r, 2)};
+        *out = sqlb_grow(*out, *n, &cap, sizeof **out);
+        (*out)[(*n)++] = (StoreKvqQueued){sqlb_col_str(r, 0), rows_int(r, 1), rows_int(r, 2)};
     }
     rows_free(r);
     return 0;
@@ -1132,8 +1005,8 @@ typedef struct QueuedDelete {
 static int queued_delete_fn(Store *s, void *ud)
 {
     QueuedDelete *d = ud;
-    char *sql = xasprintf("DELETE FROM asset_dag_run_queue%s", sb_str(&d->q->where));
-    int rc = store_x(s, sql, d->q->p, d->q->np, &d->n);
+    char *sql = xasprintf("DELETE FROM asset_dag_run_queue%s", sb_str(&d->q->sql));
+    int rc = store_x(s, sql, d->q->p.v, d->q->p.n, &d->n);
     free(sql);
     return rc;
 }
@@ -1147,6 +1020,6 @@ int64_t store_kvq_queued_delete(Store *s, const char *dag_id, int64_t asset_id, 
         QueuedDelete d = {&q, 0};
         n = run_tx(s, queued_delete_fn, &d) == 0 ? d.n : -1;
     }
-    q_free(&q);
+    sqlb_where_free(&q);
     return n;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "store/sqlbuild.h"
 #include "store/ti.h"
 
 void runq_range_init(RunqRange *r)
@@ -41,17 +42,13 @@ void runq_rows_free(RunqRow *rows, size_t n)
     "r.id, r.dag_id, r.run_id, r.run_type, r.logical_date, r.data_interval_start, r.data_interval_end, "        \
     "r.run_after, r.state, r.conf, r.note, r.queued_at, r.start_date, r.end_date, r.last_scheduling_decision, " \
     "r.triggered_by, r.dag_version_id, r.clear_number, dv.version_number, dv.created_at, r.triggering_user_name"
-#define RUNQ_FROM " FROM dag_run r LEFT JOIN dag_version dv ON dv.id = r.dag_version_id"
+#define RUNQ_TABLES "dag_run r LEFT JOIN dag_version dv ON dv.id = r.dag_version_id"
+#define RUNQ_FROM " FROM " RUNQ_TABLES
 
-static int64_t opt_int(StoreRows *r, int c)
-{
-    return rows_isnull(r, c) ? -1 : rows_int(r, c);
-}
+_Static_assert(RUNQ_UNSET == SQLB_UNSET, "a range bound left out is sqlbuild's");
 
-static char *opt_str(StoreRows *r, int c)
-{
-    return rows_isnull(r, c) ? NULL : xstrdup(rows_text(r, c));
-}
+static int64_t opt_int(StoreRows *r, int c) { return sqlb_col_int(r, c, -1); }
+static char *opt_str(StoreRows *r, int c) { return sqlb_col_str(r, c); }
 
 static void read_row(StoreRows *r, RunqRow *o)
 {
@@ -83,133 +80,27 @@ static void read_row(StoreRows *r, RunqRow *o)
 
 /* ---- building the WHERE clause -------------------------------------------------------- */
 
-typedef struct Where {
-    StrBuf sql;
-    StoreParam *p;
-    int np, cap;
-    char **owned; /* pattern texts made here, freed with the clause */
-    size_t n_owned;
-} Where;
+/* Search patterns pass the caller's backslashes on as LIKE escapes, and an empty pattern still
+ * requires a value (LIKE '%%'), as this list always has. */
+#define RUNQ_PATTERN SQLB_PAT_EMPTY_NOT_NULL
 
-static void w_param(Where *w, StoreParam p)
-{
-    if (w->np == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 16;
-        w->p = xrealloc(w->p, (size_t)w->cap * sizeof *w->p);
-    }
-    w->p[w->np++] = p;
-}
-
-static const char *w_own(Where *w, char *s)
-{
-    w->owned = xrealloc(w->owned, (w->n_owned + 1) * sizeof *w->owned);
-    w->owned[w->n_owned++] = s;
-    return s;
-}
-
-static void w_free(Where *w)
-{
-    sb_free(&w->sql);
-    free(w->p);
-    for (size_t i = 0; i < w->n_owned; i++) free(w->owned[i]);
-    free(w->owned);
-}
-
-static void w_and(Where *w)
-{
-    sb_append(&w->sql, sb_str(&w->sql)[0] ? " AND " : " WHERE ");
-}
-
-static void w_in_text(Where *w, const char *col, const char *const *v, size_t n)
-{
-    if (!n) return;
-    w_and(w);
-    sb_printf(&w->sql, "%s IN (", col);
-    for (size_t i = 0; i < n; i++) {
-        sb_append(&w->sql, i ? ", ?" : "?");
-        w_param(w, SP_S(v[i]));
-    }
-    sb_append(&w->sql, ")");
-}
-
-/* Airflow's search parameters: "%term%" per '|'-separated term, case-insensitive. The
- * escape character is spelled out because PostgreSQL defaults to '\' and SQLite to none. */
-static void w_pattern(Where *w, const char *col, const char *pattern)
-{
-    if (!pattern) return;
-    int terms = 0;
-    StrBuf cond = {0};
-    const char *p = pattern;
-    for (;;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        const char *a = p, *b = p + len;
-        while (a < b && (*a == ' ' || *a == '\t')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
-        if (b > a || (!bar && !terms)) {
-            char *like = xasprintf("%%%.*s%%", (int)(b - a), a);
-            sb_printf(&cond, "%sLOWER(%s) LIKE LOWER(?) ESCAPE '\\'", terms ? " OR " : "", col);
-            w_param(w, SP_S(w_own(w, like)));
-            terms++;
-        }
-        if (!bar) break;
-        p = bar + 1;
-    }
-    w_and(w);
-    sb_printf(&w->sql, "(%s)", sb_str(&cond));
-    sb_free(&cond);
-}
-
-/* A plain substring: LIKE's own characters are escaped so that they match themselves. */
-static void w_contains(Where *w, const char *col, const char *text)
-{
-    if (!text) return;
-    StrBuf b = {0};
-    sb_appendc(&b, '%');
-    for (const char *c = text; *c; c++) {
-        if (*c == '%' || *c == '_' || *c == '\\') sb_appendc(&b, '\\');
-        sb_appendc(&b, *c);
-    }
-    sb_appendc(&b, '%');
-    w_and(w);
-    sb_printf(&w->sql, "LOWER(%s) LIKE LOWER(?) ESCAPE '\\'", col);
-    w_param(w, SP_S(w_own(w, sb_take(&b))));
-}
-
-static void w_range(Where *w, const char *col, const RunqRange *r)
-{
-    static const char *const ops[] = {">=", ">", "<=", "<"};
-    const int64_t v[] = {r->gte, r->gt, r->lte, r->lt};
-    for (int i = 0; i < 4; i++) {
-        if (v[i] == RUNQ_UNSET) continue;
-        w_and(w);
-        sb_printf(&w->sql, "%s %s ?", col, ops[i]);
-        w_param(w, SP_I(v[i]));
-    }
-}
-
-static void build_where(Where *w, const RunqFilter *f)
+static void build_where(SqlbWhere *w, const RunqFilter *f)
 {
     static const char *const range_cols[RUNQ__RANGES] = {
         "r.run_after", "r.logical_date", "r.start_date", "r.end_date", RUNQ_COL_UPDATED_AT, RUNQ_COL_DURATION,
     };
-    w_in_text(w, "r.dag_id", f->dag_ids, f->n_dag_ids);
-    w_pattern(w, "r.dag_id", f->dag_id_pattern);
-    w_pattern(w, "r.run_id", f->run_id_pattern);
-    w_pattern(w, "r.triggering_user_name", f->triggering_user_name_pattern);
-    w_in_text(w, "r.state", f->states, f->n_states);
-    w_in_text(w, "r.run_type", f->run_types, f->n_run_types);
-    if (f->n_versions) {
-        w_and(w);
-        sb_append(&w->sql, "dv.version_number IN (");
-        for (size_t i = 0; i < f->n_versions; i++) {
-            sb_append(&w->sql, i ? ", ?" : "?");
-            w_param(w, SP_I(f->versions[i]));
-        }
-        sb_append(&w->sql, ")");
+    sqlb_in(w, "r.dag_id", f->dag_ids, f->n_dag_ids, 0);
+    sqlb_pattern(w, "r.dag_id", f->dag_id_pattern, RUNQ_PATTERN);
+    sqlb_pattern(w, "r.run_id", f->run_id_pattern, RUNQ_PATTERN);
+    sqlb_pattern(w, "r.triggering_user_name", f->triggering_user_name_pattern, RUNQ_PATTERN);
+    sqlb_in(w, "r.state", f->states, f->n_states, 0);
+    sqlb_in(w, "r.run_type", f->run_types, f->n_run_types, 0);
+    sqlb_in_int(w, "dv.version_number", f->versions, f->n_versions);
+    sqlb_contains(w, "r.conf", f->conf_contains);
+    for (int i = 0; i < RUNQ__RANGES; i++) {
+        const RunqRange *r = &f->range[i];
+        sqlb_range(w, range_cols[i], r->gte, r->gt, r->lte, r->lt);
     }
-    w_contains(w, "r.conf", f->conf_contains);
-    for (int i = 0; i < RUNQ__RANGES; i++) w_range(w, range_cols[i], &f->range[i]);
 }
 
 int store_runq_list(Store *s, const RunqFilter *f, const char *order_sql, int limit, int offset, RunqRow **out,
@@ -218,34 +109,28 @@ int store_runq_list(Store *s, const RunqFilter *f, const char *order_sql, int li
     *out = NULL;
     *n = 0;
     *total = 0;
-    Where w = {0};
+    SqlbWhere w = {0};
     build_where(&w, f);
     StrBuf sql = {0};
-    sb_printf(&sql, "SELECT COUNT(*)" RUNQ_FROM "%s", sb_str(&w.sql));
-    int rc = store_q_int(s, sb_str(&sql), w.p, w.np, 0, total);
+    int rc = sqlb_count(s, RUNQ_TABLES, sb_str(&w.sql), &w.p, w.p.n, total);
     if (rc == 0 && limit > 0) {
-        sb_free(&sql);
         sb_printf(&sql, "SELECT " RUNQ_COLUMNS RUNQ_FROM "%s ORDER BY %s, r.id ASC LIMIT ? OFFSET ?", sb_str(&w.sql),
                   order_sql && *order_sql ? order_sql : "r.id ASC");
-        w_param(&w, SP_I(limit));
-        w_param(&w, SP_I(offset));
-        StoreRows *r = store_q(s, sb_str(&sql), w.p, w.np);
+        sqlb_page(&w.p, limit, offset);
+        StoreRows *r = store_q(s, sb_str(&sql), w.p.v, w.p.n);
         if (!r) {
             rc = -1;
         } else {
             size_t cap = 0;
             while (rows_next(r)) {
-                if (*n == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    *out = xrealloc(*out, cap * sizeof **out);
-                }
+                *out = sqlb_grow(*out, *n, &cap, sizeof **out);
                 read_row(r, &(*out)[(*n)++]);
             }
             rows_free(r);
         }
     }
     sb_free(&sql);
-    w_free(&w);
+    sqlb_where_free(&w);
     return rc;
 }
 
