@@ -47,6 +47,26 @@ static void daemon_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* A broker that is not up yet (the scheduler's pod started before RabbitMQ's, or RabbitMQ is
+ * restarting) is waited for, with backoff up to 30 s, as the running scheduler already does on
+ * a lost connection: no crash loop. What waiting cannot fix — a malformed broker.url, a refused
+ * login, a missing vhost — ends the command at once with the message. NULL with err, or NULL
+ * with `stopping` set when SIGINT/SIGTERM came while waiting. */
+static Broker *connect_broker_waiting(const char *cmd, const char *url, char *err, size_t errlen)
+{
+    int64_t delay_ms = 1000;
+    for (;;) {
+        Broker *b = broker_connect(url, err, errlen);
+        if (b) return b;
+        if (strncmp(err, "broker.url:", 11) == 0 || strstr(err, "refused for user") || strstr(err, "not found"))
+            return NULL;
+        fprintf(stderr, "gust %s: %s — retrying in %llds (SIGTERM stops)\n", cmd, err, (long long)(delay_ms / 1000));
+        for (int64_t waited = 0; waited < delay_ms && !stopping; waited += 100) usleep(100 * 1000);
+        if (stopping) return NULL;
+        delay_ms = delay_ms * 2 > 30000 ? 30000 : delay_ms * 2;
+    }
+}
+
 /* The broker URL with broker.queue_type carried as a URL option the adapter reads. */
 static char *broker_url(GustConfig *cfg)
 {
@@ -95,12 +115,12 @@ int cmd_scheduler(GustConfig *cfg, int argc, char **argv)
     if (!store) return 1;
     char err[512], shown[512];
     char *burl = broker_url(cfg);
-    Broker *broker = broker_connect(burl, err, sizeof err);
+    Broker *broker = connect_broker_waiting("scheduler", burl, err, sizeof err);
     if (!broker) {
-        fprintf(stderr, "gust scheduler: %s\n", err);
+        if (!stopping) fprintf(stderr, "gust scheduler: %s\n", err);
         free(burl);
         store_free(store);
-        return 1;
+        return stopping ? 0 : 1;
     }
     DagCache *cache = dagcache_new();
     SchedOptions so;
