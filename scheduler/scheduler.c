@@ -410,7 +410,15 @@ typedef struct PoolRoom {
 typedef struct DagRoom {
     char dag_id[256];
     int open;
+    const Dag *dag;   /* its latest version (the cache keeps it), or NULL */
 } DagRoom;
+
+/* Room left for one task of a DAG with max_active_tis_per_dag (Airflow's per-task limit,
+ * counted across all the DAG's runs). */
+typedef struct TaskRoom {
+    const char *dag_id, *task_id; /* borrowed from the pass's instances */
+    int open;
+} TaskRoom;
 
 static int enqueue_scheduled(Scheduler *s)
 {
@@ -426,7 +434,8 @@ static int enqueue_scheduled(Scheduler *s)
     int room = s->opt.parallelism - (int)active;
     PoolRoom *pools = xcalloc(n, sizeof *pools);
     DagRoom *dags = xcalloc(n, sizeof *dags);
-    size_t np = 0, nd = 0;
+    TaskRoom *tasks = xcalloc(n, sizeof *tasks);
+    size_t np = 0, nd = 0, nt = 0;
     int queued = 0;
     for (size_t i = 0; i < n && room > 0; i++) {
         TaskInstance *ti = &tis[i];
@@ -465,6 +474,7 @@ static int enqueue_scheduled(Scheduler *s)
                                    ? dagcache_get(s->cache, s->store, sd.latest_version_id, err, sizeof err)
                                    : NULL;
                 if (d && d->max_active_tasks > 0) limit = d->max_active_tasks;
+                dags[g].dag = d;
                 if (sd.is_paused) limit = 0; /* a paused DAG's scheduled tasks wait */
                 store_dag_clear(&sd);
             }
@@ -474,10 +484,26 @@ static int enqueue_scheduled(Scheduler *s)
             nd++;
         }
         if (pools[p].open < ti->pool_slots || dags[g].open <= 0) continue;
+        TaskRoom *tr = NULL;
+        const DagTask *task = dags[g].dag ? dag_find_task(dags[g].dag, ti->task_id) : NULL;
+        if (task && task->max_active_tis_per_dag > 0) {
+            size_t k = 0;
+            while (k < nt && (strcmp(tasks[k].task_id, ti->task_id) != 0 || strcmp(tasks[k].dag_id, ti->dag_id) != 0))
+                k++;
+            if (k == nt) {
+                int64_t busy = 0;
+                store_ti_count_active_task(s->store, ti->dag_id, ti->task_id, &busy);
+                tasks[k] = (TaskRoom){ti->dag_id, ti->task_id, task->max_active_tis_per_dag - (int)busy};
+                nt++;
+            }
+            tr = &tasks[k];
+            if (tr->open <= 0) continue;
+        }
         int rc = store_ti_enqueue(s->store, ti->id, ti->priority_weight);
         if (rc < 0) break;
         if (rc == 1) {
             pools[p].open -= ti->pool_slots;
+            if (tr) tr->open--;
             dags[g].open--;
             room--;
             queued++;
@@ -485,6 +511,7 @@ static int enqueue_scheduled(Scheduler *s)
     }
     free(pools);
     free(dags);
+    free(tasks);
     ti_list_free(tis, n);
     return queued;
 }

@@ -578,6 +578,15 @@ int store_ti_count_active(Store *s, const char *dag_id, int64_t *count)
                        count);
 }
 
+int store_ti_count_active_task(Store *s, const char *dag_id, const char *task_id, int64_t *count)
+{
+    StoreParam p[] = {SP_S(dag_id), SP_S(task_id)};
+    return store_q_int(s,
+                       "SELECT COUNT(*) FROM task_instance WHERE dag_id = ? AND task_id = ? AND state IN "
+                       "('queued', 'running')",
+                       p, 2, 0, count);
+}
+
 typedef struct Stale {
     int64_t before;
     int count;

@@ -121,6 +121,8 @@ int store_ti_finish(Store *s, const char *id, int try_number, TiState to, int64_
 int store_ti_list_scheduled(Store *s, int limit, TaskInstance **out, size_t *n);
 /* Queued + running instances, of one DAG (dag_id) or of all (NULL). */
 int store_ti_count_active(Store *s, const char *dag_id, int64_t *count);
+/* Queued or running instances of one task across all its DAG's runs (max_active_tis_per_dag). */
+int store_ti_count_active_task(Store *s, const char *dag_id, const char *task_id, int64_t *count);
 /* Instances queued before `before` and still unclaimed: put them back in the outbox (and
  * stamp queued_at again so the next sweep waits another timeout). Returns how many. */
 int store_ti_requeue_stale(Store *s, int64_t before);
