@@ -37,11 +37,12 @@ void runq_rows_free(RunqRow *rows, size_t n)
     free(rows);
 }
 
-/* The columns of store/runs.c's RUN_COLUMNS over the alias r, then the version's. */
+/* The columns of store/runs.c's RUN_COLUMNS over the alias r, in its order (store_run_read_row
+ * reads them), then the version's. */
 #define RUNQ_COLUMNS                                                                                             \
     "r.id, r.dag_id, r.run_id, r.run_type, r.logical_date, r.data_interval_start, r.data_interval_end, "        \
     "r.run_after, r.state, r.conf, r.note, r.queued_at, r.start_date, r.end_date, r.last_scheduling_decision, " \
-    "r.triggered_by, r.dag_version_id, r.clear_number, dv.version_number, dv.created_at, r.triggering_user_name"
+    "r.triggered_by, r.dag_version_id, r.clear_number, r.triggering_user_name, dv.version_number, dv.created_at"
 #define RUNQ_TABLES "dag_run r LEFT JOIN dag_version dv ON dv.id = r.dag_version_id"
 #define RUNQ_FROM " FROM " RUNQ_TABLES
 
@@ -53,29 +54,9 @@ static char *opt_str(StoreRows *r, int c) { return sqlb_col_str(r, c); }
 static void read_row(StoreRows *r, RunqRow *o)
 {
     memset(o, 0, sizeof *o);
-    DagRun *d = &o->run;
-    util_strlcpy(d->id, rows_text(r, 0), sizeof d->id);
-    d->dag_id = opt_str(r, 1);
-    d->run_id = opt_str(r, 2);
-    d->run_type = opt_str(r, 3);
-    d->logical_date = opt_int(r, 4);
-    d->data_interval_start = opt_int(r, 5);
-    d->data_interval_end = opt_int(r, 6);
-    d->run_after = opt_int(r, 7);
-    int st = run_state_parse(rows_text(r, 8));
-    d->state = st < 0 ? RUN_QUEUED : (RunState)st;
-    d->conf = opt_str(r, 9);
-    d->note = opt_str(r, 10);
-    d->queued_at = opt_int(r, 11);
-    d->start_date = opt_int(r, 12);
-    d->end_date = opt_int(r, 13);
-    d->last_scheduling_decision = opt_int(r, 14);
-    d->triggered_by = opt_str(r, 15);
-    d->dag_version_id = opt_str(r, 16);
-    d->clear_number = (int)rows_int(r, 17);
-    o->version_number = rows_isnull(r, 18) ? -1 : (int)rows_int(r, 18);
-    o->version_created_at = opt_int(r, 19);
-    d->triggering_user_name = opt_str(r, 20);
+    store_run_read_row(r, &o->run); /* columns 0-18 */
+    o->version_number = rows_isnull(r, 19) ? -1 : (int)rows_int(r, 19);
+    o->version_created_at = opt_int(r, 20);
 }
 
 /* ---- building the WHERE clause -------------------------------------------------------- */

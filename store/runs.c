@@ -71,7 +71,7 @@ static char *opt_str(StoreRows *r, int c)
     return rows_isnull(r, c) ? NULL : xstrdup(rows_text(r, c));
 }
 
-static void read_run(StoreRows *r, DagRun *d)
+void store_run_read_row(StoreRows *r, DagRun *d)
 {
     memset(d, 0, sizeof *d);
     util_strlcpy(d->id, rows_text(r, 0), sizeof d->id);
@@ -106,7 +106,7 @@ static int read_runs(StoreRows *r, DagRun **out, size_t *n)
             cap = cap ? cap * 2 : 8;
             *out = xrealloc(*out, cap * sizeof **out);
         }
-        read_run(r, &(*out)[(*n)++]);
+        store_run_read_row(r, &(*out)[(*n)++]);
     }
     rows_free(r);
     return 0;
@@ -171,7 +171,7 @@ int store_run_get(Store *s, const char *dag_id, const char *run_id, DagRun *out)
     StoreRows *r = store_q(s, "SELECT " RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND run_id = ?", p, 2);
     if (!r) return -1;
     int found = rows_next(r);
-    if (found) read_run(r, out);
+    if (found) store_run_read_row(r, out);
     rows_free(r);
     return found;
 }
@@ -294,7 +294,7 @@ int store_run_get_by_logical(Store *s, const char *dag_id, int64_t logical_date,
     StoreRows *r = store_q(s, "SELECT " RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND logical_date = ?", p, 2);
     if (!r) return -1;
     int found = rows_next(r);
-    if (found) read_run(r, out);
+    if (found) store_run_read_row(r, out);
     rows_free(r);
     return found;
 }

@@ -36,6 +36,10 @@ typedef struct DagRun {
 } DagRun;
 
 void run_clear(DagRun *r);
+/* Read columns 0-18 of a row that selects the store's run columns in their order (store/runs.c's
+ * RUN_COLUMNS: id, dag_id, run_id, ..., clear_number, triggering_user_name), for queries
+ * elsewhere that select more after them. */
+void store_run_read_row(StoreRows *r, DagRun *d);
 void run_list_free(DagRun *runs, size_t n);
 
 /* What a new run is; strings are copied. */

@@ -113,7 +113,7 @@ static char *opt_str(StoreRows *r, int c)
     return rows_isnull(r, c) ? NULL : xstrdup(rows_text(r, c));
 }
 
-static void read_ti(StoreRows *r, TaskInstance *t)
+void store_ti_read_row(StoreRows *r, TaskInstance *t)
 {
     memset(t, 0, sizeof *t);
     util_strlcpy(t->id, rows_text(r, 0), sizeof t->id);
@@ -177,7 +177,7 @@ int store_ti_get(Store *s, const char *id, TaskInstance *out)
     StoreRows *r = store_q(s, "SELECT " TI_COLUMNS " FROM task_instance WHERE id = ?", p, 1);
     if (!r) return -1;
     int found = rows_next(r);
-    if (found) read_ti(r, out);
+    if (found) store_ti_read_row(r, out);
     rows_free(r);
     return found;
 }
@@ -192,7 +192,7 @@ int store_ti_get_by_key(Store *s, const char *dag_id, const char *run_id, const 
                            p, 4);
     if (!r) return -1;
     int found = rows_next(r);
-    if (found) read_ti(r, out);
+    if (found) store_ti_read_row(r, out);
     rows_free(r);
     return found;
 }
@@ -543,7 +543,7 @@ static int read_ti_list(StoreRows *r, TaskInstance **out, size_t *n)
             cap = cap ? cap * 2 : 16;
             *out = xrealloc(*out, cap * sizeof **out);
         }
-        read_ti(r, &(*out)[(*n)++]);
+        store_ti_read_row(r, &(*out)[(*n)++]);
     }
     rows_free(r);
     return 0;

@@ -59,6 +59,10 @@ typedef struct TaskInstance {
 } TaskInstance;
 
 void ti_clear(TaskInstance *t);                  /* frees the strings inside */
+/* Read columns 0-24 of a row that selects the store's task-instance columns in their order
+ * (store/ti.c's TI_COLUMNS: id, dag_id, run_id, task_id, map_index, state, ..., first_poke_at),
+ * for queries elsewhere that select more after them. */
+void store_ti_read_row(StoreRows *r, TaskInstance *t);
 void ti_list_free(TaskInstance *list, size_t n);
 
 /* What a new instance is made of (from the DAG's task definition). */

@@ -158,33 +158,7 @@ void tiq_filter_init(TiqFilter *f)
 static void read_row(StoreRows *r, TiqRow *o)
 {
     memset(o, 0, sizeof *o);
-    TaskInstance *t = &o->ti;
-    util_strlcpy(t->id, rows_text(r, 0), sizeof t->id);
-    t->dag_id = opt_str(r, 1);
-    t->run_id = opt_str(r, 2);
-    t->task_id = opt_str(r, 3);
-    t->map_index = (int)rows_int(r, 4);
-    int st = ti_state_parse(rows_isnull(r, 5) ? NULL : rows_text(r, 5));
-    t->state = st < 0 ? TI_NONE : (TiState)st;
-    t->try_number = (int)rows_int(r, 6);
-    t->max_tries = (int)rows_int(r, 7);
-    t->start_date = opt_int(r, 8);
-    t->end_date = opt_int(r, 9);
-    t->duration = opt_int(r, 10);
-    t->queued_at = opt_int(r, 11);
-    t->scheduled_at = opt_int(r, 12);
-    t->next_attempt_at = opt_int(r, 13);
-    t->last_heartbeat_at = opt_int(r, 14);
-    t->hostname = opt_str(r, 15);
-    t->worker_id = opt_str(r, 16);
-    t->pid = (int)opt_int(r, 17);
-    t->queue = opt_str(r, 18);
-    t->pool = opt_str(r, 19);
-    t->pool_slots = (int)rows_int(r, 20);
-    t->priority_weight = (int)rows_int(r, 21);
-    t->operator_name = opt_str(r, 22);
-    t->dag_version_id = opt_str(r, 23);
-    t->first_poke_at = opt_int(r, 24);
+    store_ti_read_row(r, &o->ti); /* columns 0-24, TI_COLUMNS of store/ti.c */
     o->note = opt_str(r, 25);
     o->rendered_fields = opt_str(r, 26);
     o->logical_date = opt_int(r, 27);
