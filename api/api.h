@@ -113,6 +113,7 @@ extern const ApiRoute api_routes_assets[];   /* routes_assets.c: assets, aliases
 extern const ApiRoute api_routes_gust[];     /* routes_gust.c: gust/workers, gust/ratelimits */
 extern const ApiRoute api_routes_events[];   /* events.c: gust/events (SSE) */
 extern const ApiRoute api_routes_metrics[];  /* metrics.c: /metrics */
+extern const ApiRoute api_routes_validate[]; /* routes_validate.c: gust/dags/validate */
 extern const ApiRoute api_routes_ui[];       /* routes_ui.c: the web UI's files, "/" and "/ui/{file}" */
 
 /* ---- helpers for handlers (api/util.c) ----------------------------------------------------- */

@@ -17,7 +17,7 @@ static const ApiRoute *const tables[] = {
     api_routes_meta, api_routes_dags, api_routes_runs,
     api_routes_xcom, api_routes_tilogs, api_routes_tideps, api_routes_tis, api_routes_timark, api_routes_ticlear,
     api_routes_kv, api_routes_conns, api_routes_pools, api_routes_eventlogs, api_routes_assets,
-    api_routes_gust, api_routes_events, api_routes_metrics, api_routes_ui,
+    api_routes_gust, api_routes_events, api_routes_metrics, api_routes_validate, api_routes_ui,
 };
 
 /* Match pattern against path; on success fill params (into pbuf) and return the number of
