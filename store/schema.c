@@ -265,6 +265,12 @@ static const char *const V3[] = {
     "ALTER TABLE dag ADD COLUMN has_task_concurrency_limits INTEGER NOT NULL DEFAULT 0",
     NULL,
 };
+/* The scheduler's pass reads a run's instances by state (store/runpass.c): the ones that can
+ * move, and whether any is unfinished, without visiting the run's other rows. */
+static const char *const V4[] = {
+    "CREATE INDEX ti_run_state ON task_instance (dag_id, run_id, state)",
+    NULL,
+};
 static const Migration MIGRATIONS[] = {
     {1, "initial schema: DAGs, versions, runs, task instances, XComs, variables, connections, pools, logs, "
         "import errors, event log, assets, outbox",
@@ -273,6 +279,7 @@ static const Migration MIGRATIONS[] = {
     {3, "api_user: REST API users; state_event: the journal of run and task-instance state changes; indexes for "
         "the API's lists",
      V3},
+    {4, "index task_instance (dag_id, run_id, state) for the scheduler's pass", V4},
 };
 
 const Migration *schema_migrations(int *n)

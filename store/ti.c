@@ -499,10 +499,25 @@ static int take_tx(Store *s, void *ud)
         it->priority = (int)rows_int(r, 3);
     }
     rows_free(r);
-    for (size_t i = 0; i < t->n; i++) {
-        StoreParam q[] = {SP_I(now + t->lease_us), SP_S(t->items[i].ti_id), SP_I(t->items[i].try_number)};
-        if (store_x(s, "UPDATE outbox SET taken_until = ? WHERE ti_id = ? AND try_number = ?", q, 3, NULL) != 0)
-            return -1;
+    /* the lease, one statement per chunk of 64 rows (row values: (ti, try) pairs), padded to
+     * a power of two with the last pair so that few SQL texts are prepared */
+    for (size_t at = 0; at < t->n; at += 64) {
+        size_t n = t->n - at < 64 ? t->n - at : 64, k = 1;
+        while (k < n) k <<= 1;
+        sb_append(&sql, "UPDATE outbox SET taken_until = ? WHERE (ti_id, try_number) IN (VALUES ");
+        StoreParam *q = xcalloc(2 * k + 1, sizeof *q);
+        q[0] = SP_I(now + t->lease_us);
+        for (size_t i = 0; i < k; i++) {
+            const OutboxItem *it = &t->items[at + (i < n ? i : n - 1)];
+            sb_append(&sql, i ? ", (?, CAST(? AS BIGINT))" : "(?, CAST(? AS BIGINT))");
+            q[1 + 2 * i] = SP_S(it->ti_id);
+            q[2 + 2 * i] = SP_I(it->try_number);
+        }
+        sb_append(&sql, ")");
+        int rc = store_x(s, sb_str(&sql), q, (int)(2 * k + 1), NULL);
+        sb_free(&sql);
+        free(q);
+        if (rc != 0) return -1;
     }
     return 0;
 }
