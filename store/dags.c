@@ -251,6 +251,9 @@ int store_dag_due(Store *s, int64_t now, StoreDag **out, size_t *n)
     StoreRows *r = store_q(s,
                            "SELECT " DAG_COLUMNS " FROM dag WHERE is_paused = 0 AND is_active = 1 "
                            "AND latest_version_id IS NOT NULL "
+                           /* a DAG without a time schedule never has a run due: the scheduler
+                            * need not load (parse) its version to find that out */
+                           "AND COALESCE(schedule_kind, '') NOT IN ('none', 'assets') "
                            "AND (next_dagrun_create_after IS NULL OR next_dagrun_create_after <= ?) ORDER BY dag_id",
                            p, 1);
     if (!r) return -1;

@@ -44,7 +44,8 @@ int store_dag_set_paused(Store *s, const char *dag_id, int paused);
  * fileloc is `file` and whose id is not in keep[]. Returns how many were deactivated. */
 int store_dag_deactivate_missing(Store *s, const char *file, const char *const *keep, size_t n_keep);
 int store_dag_get(Store *s, const char *dag_id, StoreDag *out);  /* 1 / 0 / -1 */
-/* Active, unpaused DAGs whose next run may be due: next_dagrun_create_after unknown or <= now. */
+/* Active, unpaused DAGs with a time schedule (not none, not assets) whose next run may be due:
+ * next_dagrun_create_after unknown or <= now. */
 int store_dag_due(Store *s, int64_t now, StoreDag **out, size_t *n);
 int store_dag_set_active(Store *s, const char *dag_id, int active);
 int store_dag_list(Store *s, StoreDag **out, size_t *n);          /* ordered by dag_id */
