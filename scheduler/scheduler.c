@@ -847,6 +847,8 @@ failed:
 
 void sched_run(Scheduler *s, volatile int *stop)
 {
+    /* SIGTERM while PostgreSQL is down: stop now, not after 30 s of reconnect attempts */
+    store_set_interrupt(s->store, stop);
     if (store_listen(s->store) != 0)
         log_warn("scheduler", "cannot listen for store changes (%s): falling back to polling",
                  store_last_error(s->store));

@@ -94,6 +94,9 @@ struct StoreDriver {
 /* Every StoreConn and StoreRows starts with these, so the wrappers below find the driver. */
 typedef struct StoreConnBase {
     const StoreDriver *drv;
+    /* Not owned; NULL by default. While it points at a non-zero int, the driver gives up
+     * waiting to reconnect (the process is stopping: see store_set_interrupt). */
+    const volatile int *interrupt;
 } StoreConnBase;
 typedef struct StoreRowsBase {
     const StoreDriver *drv;

@@ -235,12 +235,18 @@ static int pg_reconnect(PgConn *c)
         pg_explain(c->pg ? PQerrorMessage(c->pg) : "out of memory", why, sizeof why);
         PQfinish(c->pg);
         c->pg = NULL;
+        if (c->base.interrupt && *c->base.interrupt) {
+            pg_seterr(c, STORE_ERR_CONNECTION, "lost the connection to PostgreSQL at %s and stopped reconnecting: "
+                      "the process is stopping (%s)", c->where, why);
+            return -1;
+        }
         if (pg_now_ms() - start + delay > PG_RECONNECT_TOTAL_MS) {
             pg_seterr(c, STORE_ERR_CONNECTION, "lost the connection to PostgreSQL at %s and could not reconnect "
                       "within %d s: %s", c->where, PG_RECONNECT_TOTAL_MS / 1000, why);
             return -1;
         }
-        pg_sleep_ms(delay);
+        for (int slept = 0; slept < delay && !(c->base.interrupt && *c->base.interrupt); slept += 50)
+            pg_sleep_ms(delay - slept < 50 ? delay - slept : 50);
         delay = delay * 2 > PG_RECONNECT_MAX_MS ? PG_RECONNECT_MAX_MS : delay * 2;
     }
     for (int i = 0; i < c->nchannels; i++) {

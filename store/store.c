@@ -127,10 +127,17 @@ int store_tx(Store *s, StoreTxFn fn, void *ud)
         /* Only a lost connection or a busy lock is worth another go: anything else would
          * fail the same way again. */
         if ((kind != STORE_ERR_CONNECTION && kind != STORE_ERR_BUSY) || util_now_us() > deadline) return rc;
+        const volatile int *stop = ((StoreConnBase *)s->conn)->interrupt;
+        if (stop && *stop) return rc; /* stopping: no retry */
         sleep_ms(delay);
         if (delay < 1000) delay *= 2;
         (void)attempt;
     }
+}
+
+void store_set_interrupt(Store *s, const volatile int *flag)
+{
+    if (s && s->conn) ((StoreConnBase *)s->conn)->interrupt = flag;
 }
 
 void store_new_id(char out[33])

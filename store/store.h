@@ -40,6 +40,11 @@ int store_is_sqlite(const Store *s);
 typedef int (*StoreTxFn)(Store *s, void *ud);
 int store_tx(Store *s, StoreTxFn fn, void *ud);
 
+/* A daemon's stop flag (not owned; NULL to forget it). While *flag is non-zero, store_tx does
+ * not retry and a lost PostgreSQL connection is not waited for (each would otherwise hold a
+ * stopping daemon for up to 30 s while the server is down): calls fail at once, saying so. */
+void store_set_interrupt(Store *s, const volatile int *flag);
+
 /* Internal helpers every store module uses; they record the error in s->err.
  * exec: 0 ok / -1 error; *affected gets the changed-row count (may be NULL). */
 int store_x(Store *s, const char *sql, const StoreParam *p, int np, int64_t *affected);

@@ -40,7 +40,7 @@ echo "== the broker comes up while it waits"
 "${G[@]}" --broker.url="$URL" scheduler >"$TMP/s2.log" 2>&1 &
 S2=$!; PIDS+=("$S2")
 for _ in $(seq 1 40); do grep -q 'retrying in' "$TMP/s2.log" && break; sleep 0.25; done
-python3 - "$PORT" "$RMQ_PORT" <<'PY' &
+cat >"$TMP/fwd.py" <<'PY'
 import socket, sys, threading
 lp, rp = int(sys.argv[1]), int(sys.argv[2])
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -62,6 +62,7 @@ while True:
     threading.Thread(target=pipe, args=(c, u), daemon=True).start()
     threading.Thread(target=pipe, args=(u, c), daemon=True).start()
 PY
+python3 "$TMP/fwd.py" "$PORT" "$RMQ_PORT" &
 FWD=$!; PIDS+=("$FWD")
 for _ in $(seq 1 80); do grep -q "scheduler: started" "$TMP/s2.log" && break; sleep 0.25; done
 grep -q "scheduler: started" "$TMP/s2.log" && ok "starts once RabbitMQ answers" || bad "starts when the broker is up" "$(tail -5 "$TMP/s2.log")"
@@ -77,6 +78,36 @@ timeout 20 "${G[@]}" --broker.url="amqp://gust:wrong-password@127.0.0.1:$PORT/" 
 rc=$?
 [ $rc -eq 1 ] && grep -q "login refused for user 'gust'" "$TMP/s4.log" && ! grep -q "retrying" "$TMP/s4.log" \
   && ok "a refused login: exit 1 at once, naming the user" || bad "refused login" "rc=$rc $(tail -2 "$TMP/s4.log")"
+
+echo "== SIGTERM while PostgreSQL is unreachable"
+# The scheduler reaches PostgreSQL through a forwarder that then dies: its reconnect loop
+# (up to 30 s) and store_tx's retries (up to 30 s) must give way to SIGTERM.
+if [ -n "${GUST_TEST_PG_ADMIN_URL:-}" ] && command -v psql >/dev/null; then
+  PGDB=gust_sstart_$$
+  psql "$GUST_TEST_PG_ADMIN_URL" -qAtX -c "CREATE DATABASE $PGDB OWNER gust" >/dev/null
+  PG_PORT=$(python3 -c 'import sys,urllib.parse as u; print(u.urlparse(sys.argv[1]).port)' "$GUST_TEST_PG_URL")
+  PPORT=$(free_port)
+  python3 "$TMP/fwd.py" "$PPORT" "$PG_PORT" &
+  PFWD=$!; PIDS+=("$PFWD")
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PPORT") 2>/dev/null && break; sleep 0.1; done
+  P=("$GUST" --database.url="postgresql://gust:gust@127.0.0.1:$PPORT/$PGDB" --core.dags_folder="$TMP/dags" --redis.url=)
+  "${P[@]}" db migrate >/dev/null 2>&1
+  "${P[@]}" --broker.url="$GUST_TEST_AMQP_URL" scheduler >"$TMP/s5.log" 2>&1 &
+  S5=$!; PIDS+=("$S5")
+  for _ in $(seq 1 80); do grep -q "scheduler: started" "$TMP/s5.log" && break; sleep 0.25; done
+  grep -q "scheduler: started" "$TMP/s5.log" && ok "started on PostgreSQL through the forwarder" \
+    || bad "scheduler on PostgreSQL" "$(tail -3 "$TMP/s5.log")"
+  kill "$PFWD"; wait "$PFWD" 2>/dev/null
+  sleep 3 # a pass or two meet the dead connection and start reconnecting
+  kill -0 "$S5" 2>/dev/null && ok "still running while PostgreSQL is unreachable" || bad "running without PostgreSQL" "$(tail -3 "$TMP/s5.log")"
+  kill "$S5"; t0=$(date +%s%N); wait "$S5"; rc=$?; t1=$(date +%s%N)
+  ms=$(( (t1 - t0) / 1000000 ))
+  [ $rc -eq 0 ] && [ $ms -lt 3000 ] && ok "SIGTERM while PostgreSQL is unreachable: exit 0 in $ms ms" \
+    || bad "SIGTERM while PostgreSQL is unreachable" "rc=$rc after $ms ms: $(tail -3 "$TMP/s5.log")"
+  psql "$GUST_TEST_PG_ADMIN_URL" -qAtX -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null
+else
+  bad "PostgreSQL case" "GUST_TEST_PG_ADMIN_URL is not set or psql is missing (run via make test)"
+fi
 
 echo "scheduler_start: $pass passed, $fail failed"
 [ $fail -eq 0 ]
