@@ -15,6 +15,8 @@
 #           and the wall time from the trigger to the run's success. A run still going after
 #           BENCH_DIST_FANOUT_LIMIT is stopped there: its figures then come from the tasks that
 #           finished (from the store) and "dist fanout_complete 0" says so
+#   ceiling 3,000 `bash -c true` started 8 at a time by python (posix_spawn), before gust starts:
+#           what this machine can do for the task processes alone, the fan-out's upper bound
 #   memory  VmRSS (/proc/PID/status) of the scheduler and of each worker at start (idle), at
 #           rest (idle after a warm-up run) and the peak during the fan-out (every 100 ms)
 # Goals (issue 5): chain p50 <= 5 ms, p99 <= 20 ms; fan-out >= 1,000 tasks/s; RSS <= 20 MB for
@@ -460,6 +462,29 @@ def cmd_fanout(n, limit, out_path, procs, cmd):
     emit("fanout_machine_busy", 100.0 * (total - idle) / total if total else 0.0, "%")
 
 
+def cmd_ceiling(n, par):
+    """The machine's own ceiling for the fan-out: n `bash -c true` processes started par at a
+    time (as the workers' slots would), with nothing of gust running — what the CPUs can do
+    for the task processes alone."""
+    left = [n]
+    lock = threading.Lock()
+    def run():
+        while True:
+            with lock:
+                if left[0] <= 0:
+                    return
+                left[0] -= 1
+            pid = os.posix_spawn("/bin/bash", ["bash", "-c", "true"], dict(os.environ))
+            os.waitpid(pid, 0)
+    t0 = time.time()
+    threads = [threading.Thread(target=run) for _ in range(par)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    emit("ceiling_bash_true_per_s", n / (time.time() - t0), "tasks/s")
+
+
 def cmd_ratios(dist_path, celery_path):
     def read(path, prefix):
         d = {}
@@ -501,6 +526,8 @@ def main():
     elif a[0] == "fanout":
         sep = a.index("--")
         cmd_fanout(int(a[1]), float(a[2]), a[3], a[4:sep], a[sep + 1:])
+    elif a[0] == "ceiling":
+        cmd_ceiling(int(a[1]), int(a[2]))
     elif a[0] == "ratios":
         cmd_ratios(a[1], a[2])
     else:
@@ -544,6 +571,10 @@ for ((i = 0; i < 600; i++)); do
   (exec 3<>"/dev/tcp/${amqp_hostport%:*}/${amqp_hostport##*:}") 2>/dev/null && break
   sleep 0.1
 done
+
+# The ceiling: the task processes alone, 8 at a time, before any gust daemon runs.
+say "ceiling: 3,000 x bash -c true, $((WORKERS * CONCURRENCY)) at a time, without gust"
+bench ceiling 3000 $((WORKERS * CONCURRENCY))
 
 # Started as plain commands, so that $! is the daemon's own pid.
 queue_made=1
