@@ -3,11 +3,11 @@
  * The order of things matters more than usual here. Everything is allocated and every
  * file descriptor opened (close-on-exec) before the child is started, because other
  * worker threads may hold malloc's or stdio's locks at that moment, and because the child
- * runs on our memory (clone with CLONE_VM, see "the child" below). The child leads its own process group,
- * and its pid doubles as the group id; we only signal the group while the leader is
- * unreaped (alive or a zombie), because a reaped leader frees the number for reuse by
- * another thread's child. So when the leader exits we SIGKILL the group first and reap
- * the leader afterwards. A child that cannot exec reports the failing step and errno
+ * runs on our memory (clone with CLONE_VM, see "the child" below). The child leads its
+ * own process group, and its pid doubles as the group id; we only signal the group while
+ * the leader is unreaped (alive or a zombie), because a reaped leader frees the number
+ * for reuse by another thread's child. So when the leader exits we SIGKILL the group
+ * first and reap the leader afterwards. A child that cannot exec reports the failing step and errno
  * through a close-on-exec pipe: end-of-file on it means execve succeeded. */
 #include "worker/executor.h"
 
@@ -21,13 +21,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
