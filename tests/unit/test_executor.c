@@ -646,7 +646,10 @@ static const char *status_field(const Lines *l, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < l->n; i++)
-        if (strncmp(l->v[i], name, n) == 0 && l->v[i][n] == ':') return l->v[i] + n + 1 + strspn(l->v[i] + n + 1, " \t");
+        if (strncmp(l->v[i], name, n) == 0 && l->v[i][n] == ':') {
+            const char *v = l->v[i] + n + 1;
+            return v + strspn(v, " \t");
+        }
     return NULL;
 }
 
@@ -673,7 +676,8 @@ static void test_both_spawn_paths_give_the_task_a_clean_start(void)
     pthread_sigmask(SIG_BLOCK, &block, &old_mask);
 
     for (int use_fork = 0; use_fork <= 1; use_fork++) {
-        ExecRequest r = base_request("ulimit -Sv; ulimit -Hv; exec cat /proc/self/status /proc/self/stat");
+        ExecRequest r =
+            base_request("ulimit -Sv; ulimit -Hv; exec cat /proc/self/status /proc/self/stat");
         r.spawn_with_fork = use_fork;
         r.rlimit_as_mb = 4096;
         Lines got = {0};
