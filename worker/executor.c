@@ -1,12 +1,13 @@
 /* executor — one try of a task in a child process (see executor.h).
  *
  * The order of things matters more than usual here. Everything is allocated and every
- * file descriptor opened (close-on-exec) before fork(), because other worker threads may
- * hold malloc's or stdio's locks at that moment. The child leads its own process group,
- * and its pid doubles as the group id; we only signal the group while the leader is
- * unreaped (alive or a zombie), because a reaped leader frees the number for reuse by
- * another thread's child. So when the leader exits we SIGKILL the group first and reap
- * the leader afterwards. A child that cannot exec reports the failing step and errno
+ * file descriptor opened (close-on-exec) before the child is started, because other
+ * worker threads may hold malloc's or stdio's locks at that moment, and because the child
+ * runs on our memory (clone with CLONE_VM, see "the child" below). The child leads its
+ * own process group, and its pid doubles as the group id; we only signal the group while
+ * the leader is unreaped (alive or a zombie), because a reaped leader frees the number
+ * for reuse by another thread's child. So when the leader exits we SIGKILL the group
+ * first and reap the leader afterwards. A child that cannot exec reports the failing step and errno
  * through a close-on-exec pipe: end-of-file on it means execve succeeded. */
 #include "worker/executor.h"
 
@@ -20,10 +21,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -34,6 +37,20 @@
 #include <unistd.h>
 
 extern char **environ;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EXEC_HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EXEC_HAVE_ASAN 1
+#endif
+#endif
+#ifdef EXEC_HAVE_ASAN
+#include <sanitizer/asan_interface.h>
+#define EXEC_ASAN_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define EXEC_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 #define CANCEL_POLL_US INT64_C(50000)    /* how often *cancel is looked at */
 #define IDLE_US INT64_C(250000)          /* how often on_idle is called */
@@ -284,6 +301,31 @@ static void build_env(const ExecRequest *req, EnvVec *e)
 
 /* ---------------------------------------------------------------- the child */
 
+/* How the child is started. fork() copies the worker's page tables (tens of MB of heap,
+ * several threads) only for execve to throw the copy away: in a fan-out of `true` tasks
+ * that was most of the worker's CPU (copy_page_range under fork, exit_mmap under execve).
+ * So the child is started as glibc's posix_spawn starts its own, with
+ * clone(CLONE_VM | CLONE_VFORK): it runs on the parent's memory, on a stack of its own,
+ * while the calling thread waits until it has exec-ed or exited. posix_spawn itself
+ * cannot do all the child must (rlimits, PR_SET_PDEATHSIG, reporting which step failed).
+ *
+ * Sharing memory puts rules on the child (child_run), on top of those fork already set:
+ *   - it reads Launch, which the parent prepared, and writes only its own stack and the
+ *     error pipe: no heap, no locks, no globals;
+ *   - errno is thread-local and the child runs on the calling thread's TLS, so the child's
+ *     failing calls change the parent's errno: start_child saves and restores it;
+ *   - no signal handler may run in it, since handlers would run on the parent's memory:
+ *     the parent blocks every signal around the start, the child (which has its own copy
+ *     of the handler table, there is no CLONE_SIGHAND) leaves the worker's process group,
+ *     resets every disposition to SIG_DFL, and only then empties its mask (fork gets the
+ *     same treatment, so both start the task alike);
+ *   - its stack is mapped for each start, so concurrent starts from several worker
+ *     threads never share one, and unmapped once clone returns (the child has exec-ed or
+ *     exited by then).
+ * fork() is still used when a request asks for it (ExecRequest.spawn_with_fork, for the
+ * benchmark) and when the kernel refuses the clone (ENOSYS, EINVAL or EPERM, e.g. a
+ * seccomp filter or an emulator): from then on for the whole process. */
+
 enum ChildStep { STEP_SETPGID, STEP_STDIO, STEP_CHDIR, STEP_RLIMIT, STEP_EXEC };
 
 typedef struct ChildError {
@@ -293,8 +335,11 @@ typedef struct ChildError {
 } ChildError;
 
 #define N_RLIMITS 3
+#define CHILD_STACK_BYTES (64 * 1024) /* the child's frames, libc's and the sanitizers'
+                                         interceptors need a few KB; glibc's posix_spawn
+                                         uses 32 KB plus the argv */
 
-/* Everything the child needs, prepared before fork. */
+/* Everything the child needs, prepared before it is started. */
 typedef struct Launch {
     char *argv[4];                  /* "bash", "-c", command, NULL */
     char **envp;
@@ -306,11 +351,23 @@ typedef struct Launch {
     int rl_set[N_RLIMITS];          /* 1: apply rl[i] */
     int rl_res[N_RLIMITS];          /* RLIMIT_CPU, RLIMIT_AS, RLIMIT_NOFILE */
     struct rlimit rl[N_RLIMITS];
+    struct sigaction dfl, ign;      /* SIG_DFL and SIG_IGN, empty masks: built here so that
+                                       the child does not even call memset */
+    sigset_t no_signals;            /* the child's mask for execve */
 } Launch;
 
 static const char *const rlimit_names[N_RLIMITS] = {"RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_NOFILE"};
 
-static void child_fail(const Launch *L, int step, int detail)
+/* The child's code is not instrumented. Under ASan the instrumented prologue would poison
+ * redzones in the shadow of a stack ASan does not know (and that the next start maps
+ * again), and the call before a noreturn function (__asan_handle_no_return) would compare
+ * our stack pointer with the calling thread's stack and warn about false positives; a
+ * UBSan report would take locks and allocate on the parent's memory. The libc calls it
+ * makes that the sanitizers intercept (sigaction, sigprocmask, prctl, write, _exit) only
+ * check their arguments' shadow and flags: no locks, no allocation. */
+#define CHILD_CODE __attribute__((noinline, no_sanitize("address", "undefined")))
+
+CHILD_CODE static _Noreturn void child_fail(const Launch *L, int step, int detail)
 {
     ChildError ce = {step, detail, errno};
     ssize_t w;
@@ -320,7 +377,7 @@ static void child_fail(const Launch *L, int step, int detail)
     _exit(127);
 }
 
-static void close_from(int lo, int hi_incl, int max_fd)
+CHILD_CODE static void close_from(int lo, int hi_incl, int max_fd)
 {
     if (lo > hi_incl) return;
     if (close_range((unsigned)lo, (unsigned)hi_incl, 0) == 0) return;
@@ -328,21 +385,33 @@ static void close_from(int lo, int hi_incl, int max_fd)
     for (int fd = lo; fd <= top; fd++) close(fd);
 }
 
-/* Between fork and execve: async-signal-safe calls only, no allocation, no locks. */
-static _Noreturn void child_run(const Launch *L)
+/* Between the start and execve: async-signal-safe calls only, no allocation, no locks,
+ * no writes outside its own stack (see the rules above). It starts with every signal
+ * blocked (start_child), and unblocks them once it has its own process group and its
+ * dispositions are reset. */
+CHILD_CODE static _Noreturn void child_run(const Launch *L)
 {
-    /* Handlers are reset by execve, but ignored signals and the blocked mask are not:
-     * a worker that ignores SIGPIPE or blocks SIGTERM must not pass that on. */
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP) (void)sigaction(s, &dfl, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    (void)sigprocmask(SIG_SETMASK, &none, NULL);
-
+    /* First out of the worker's process group, while every signal is still blocked:
+     * from then on no signal sent to the worker's group reaches the child. */
     if (setpgid(0, 0) < 0) child_fail(L, STEP_SETPGID, 0);
+    /* Handlers are reset by execve, but ignored signals and the blocked mask are not:
+     * a worker that ignores SIGPIPE or blocks SIGTERM must not pass that on. Resetting
+     * before unblocking also means no worker handler ever runs in the child. A signal
+     * the worker handles or ignores that reached the child before setpgid is discarded
+     * by a pass through SIG_IGN, as the worker's handler would have consumed it; left
+     * pending under SIG_DFL it would kill the task before it starts. (glibc refuses to
+     * change its two internal signals, 32 and 33; their handlers ignore what the process
+     * did not send itself, and nobody sends them to the child.) */
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        struct sigaction was;
+        if (sigaction(s, &L->dfl, &was) == 0 && was.sa_handler != SIG_DFL) {
+            (void)sigaction(s, &L->ign, NULL);
+            (void)sigaction(s, &L->dfl, NULL);
+        }
+    }
+    (void)sigprocmask(SIG_SETMASK, &L->no_signals, NULL);
+
     /* if the worker dies (kill -9), the task's shell dies with it instead of running on
      * unsupervised while the zombie sweep retries it elsewhere */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -355,7 +424,72 @@ static _Noreturn void child_run(const Launch *L)
         if (L->rl_set[i] && setrlimit(L->rl_res[i], &L->rl[i]) < 0) child_fail(L, STEP_RLIMIT, i);
     execve(EXEC_BASH, L->argv, L->envp);
     child_fail(L, STEP_EXEC, 0);
-    _exit(127); /* not reached */
+}
+
+CHILD_CODE static int child_entry(void *arg)
+{
+    child_run(arg);
+}
+
+/* Set once the kernel refused clone(CLONE_VM | CLONE_VFORK): fork from then on. */
+static int clone_refused;
+
+/* The calling thread's signal mask, all of it (the raw system call also blocks the two
+ * signals glibc keeps for itself, as glibc's posix_spawn does). */
+static void mask_swap(int how, const sigset_t *set, sigset_t *old)
+{
+    (void)syscall(SYS_rt_sigprocmask, how, set, old, (size_t)(_NSIG / 8));
+}
+
+/* Starts child_run(L) in a new process: the pid, or -1 with errno and *call naming the
+ * call that failed. *forked says whether fork() was used. With clone, returns once the
+ * child has exec-ed or exited. The child starts with every signal blocked either way. */
+static pid_t start_child(const Launch *L, int want_fork, int *forked, const char **call)
+{
+    *forked = 0;
+    char *stack = NULL;
+    size_t size = 0;
+    if (!want_fork && !__atomic_load_n(&clone_refused, __ATOMIC_RELAXED)) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size = CHILD_STACK_BYTES + page;
+        stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                     -1, 0);
+        if (stack == MAP_FAILED) {
+            *call = "mmap";
+            return -1;
+        }
+        /* the lowest page a guard: an overflow faults instead of writing below */
+        (void)mprotect(stack, page, PROT_NONE);
+        /* the shadow of a mapping at a reused address may still hold another's poison */
+        EXEC_ASAN_UNPOISON(stack + page, CHILD_STACK_BYTES);
+    }
+
+    sigset_t all, old;
+    sigfillset(&all);
+    int saved_errno = errno;
+    mask_swap(SIG_SETMASK, &all, &old);
+    pid_t pid = -1;
+    int err = 0, use_fork = stack == NULL;
+    if (stack) {
+        *call = "clone";
+        pid = clone(child_entry, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)L);
+        err = errno;
+        if (pid < 0 && (err == ENOSYS || err == EINVAL || err == EPERM)) {
+            __atomic_store_n(&clone_refused, 1, __ATOMIC_RELAXED);
+            use_fork = 1;
+        }
+    }
+    if (use_fork) {
+        *forked = 1;
+        *call = "fork";
+        pid = fork();
+        if (pid == 0) child_run(L);
+        err = errno;
+    }
+    mask_swap(SIG_SETMASK, &old, NULL);
+    if (stack) munmap(stack, size);
+    errno = pid < 0 ? err : saved_errno; /* after clone, the child's failed calls set it */
+    return pid;
 }
 
 /* A limit lowers both the soft and the hard value (a task cannot raise it back), but
@@ -904,18 +1038,24 @@ int exec_run(const ExecRequest *req, ExecResult *res)
     L.out_w = out_pipe[1];
     L.err_w = err_pipe[1];
 
+    L.dfl.sa_handler = SIG_DFL;
+    sigemptyset(&L.dfl.sa_mask);
+    L.ign.sa_handler = SIG_IGN;
+    sigemptyset(&L.ign.sa_mask);
+    sigemptyset(&L.no_signals);
+
     int64_t t0 = mono_us();
-    pid_t pid = fork();
+    const char *call;
+    pid_t pid = start_child(&L, req->spawn_with_fork, &res->forked, &call);
     if (pid < 0) {
-        snprintf(res->message, sizeof res->message, "cannot start %s: fork: %s", EXEC_BASH,
+        snprintf(res->message, sizeof res->message, "cannot start %s: %s: %s", EXEC_BASH, call,
                  errstr(errno, eb, sizeof eb));
         goto out;
     }
-    if (pid == 0) child_run(&L);
-
-    /* Also from this side, so the group exists before we might signal it. EACCES once
-     * the child has exec-ed (by then it did this itself). */
-    (void)setpgid(pid, pid);
+    /* After fork, also from this side, so the group exists before we might signal it
+     * (EACCES once the child has exec-ed: by then it did this itself). After clone the
+     * child has exec-ed or exited already. */
+    if (res->forked) (void)setpgid(pid, pid);
     res->pid = (int)pid;
     close(out_pipe[1]);
     out_pipe[1] = -1;

@@ -2,8 +2,11 @@
  * Airflow's BashOperator does, and reports how it ended.
  *
  * Worker threads call exec_run() concurrently, so everything the child needs (argv, envp,
- * paths, rlimits, file descriptors) is prepared before fork(), and the child calls only
- * async-signal-safe functions until execve(). The child leads a new process group; the
+ * paths, rlimits, file descriptors) is prepared before the child is started, and the child
+ * calls only async-signal-safe functions until execve(). The child is started with
+ * clone(CLONE_VM | CLONE_VFORK), as posix_spawn does, so that a worker with a large heap
+ * does not pay for copying its page tables on every try; fork() remains for when the
+ * kernel refuses that (and on request, to compare). The child leads a new process group; the
  * group is the unit we signal, so a task's background grandchildren go down with it: on
  * timeout or cancel (SIGTERM, a grace period, then SIGKILL) and, with SIGKILL, as soon as
  * the main process exits. Output (stdout and stderr in one pipe) is read with poll() on
@@ -69,6 +72,10 @@ typedef struct ExecRequest {
     const char *xcom_path;          /* if set: exported as GUST_XCOM_FILE; a stale file is removed
                                        before the start; after the run, a JSON object in it is
                                        returned in xcom_json */
+    int spawn_with_fork;            /* 1: start the child with fork() instead of
+                                       clone(CLONE_VM | CLONE_VFORK); the same child either
+                                       way, only slower in a large process. For benchmarks
+                                       and tests that compare the two; workers leave it 0 */
 } ExecRequest;
 
 typedef struct ExecResult {
@@ -80,7 +87,10 @@ typedef struct ExecResult {
     char *xcom_json;                /* contents of GUST_XCOM_FILE if a JSON object; NULL otherwise */
     char xcom_error[160];           /* why a present XCom file was ignored; "" if not */
     int pid;                        /* the child's pid, which is also its process-group id */
-    int64_t duration_us;            /* from fork to reaping */
+    int64_t duration_us;            /* from the start of the child to reaping */
+    int forked;                     /* 1 if the child was started with fork(): requested
+                                       (spawn_with_fork), or the kernel refused the clone
+                                       (ENOSYS, EINVAL, EPERM: then for the whole process) */
     char message[256];              /* human summary: "exit code 0", "exit code 3",
                                        "skipped (exit code 99)", "killed by signal 9 (SIGKILL)",
                                        "timed out after 2s: terminated (SIGTERM)",

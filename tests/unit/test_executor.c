@@ -639,6 +639,225 @@ static void test_background_processes_die_when_the_task_exits(void)
     exec_result_free(&res);
 }
 
+/* ---------------------------------------------------------------- how the child starts */
+
+/* The value of "Name:\t..." in /proc/<pid>/status text, or NULL. */
+static const char *status_field(const Lines *l, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < l->n; i++)
+        if (strncmp(l->v[i], name, n) == 0 && l->v[i][n] == ':') {
+            const char *v = l->v[i] + n + 1;
+            return v + strspn(v, " \t");
+        }
+    return NULL;
+}
+
+static void on_sighup(int sig)
+{
+    (void)sig;
+}
+
+/* Both ways of starting the child (clone with CLONE_VM, the default, and fork) give the
+ * task the same start: no blocked or ignored signal from the worker, a process group of
+ * its own, the rlimits. bash hands its inherited dispositions on to `cat`, which reports
+ * its own in /proc/self/status. */
+static void test_both_spawn_paths_give_the_task_a_clean_start(void)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN}, hup = {.sa_handler = on_sighup};
+    struct sigaction old_pipe, old_usr2, old_hup;
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    sigaction(SIGUSR2, &ign, &old_usr2);
+    sigaction(SIGHUP, &hup, &old_hup);
+    sigset_t block, old_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+
+    for (int use_fork = 0; use_fork <= 1; use_fork++) {
+        ExecRequest r =
+            base_request("ulimit -Sv; ulimit -Hv; exec cat /proc/self/status /proc/self/stat");
+        r.spawn_with_fork = use_fork;
+        r.rlimit_as_mb = 4096;
+        Lines got = {0};
+        r.on_line = collect_line;
+        r.ud = &got;
+        ExecResult res;
+        CU_ASSERT_EQUAL_FATAL(exec_run(&r, &res), 0);
+        CU_ASSERT_EQUAL(res.outcome, EXEC_SUCCESS);
+        CU_ASSERT_EQUAL(res.forked, use_fork); /* the default really is the clone path */
+        CU_ASSERT_FATAL(got.n > 3);
+        ASSERT_STR_EQ(got.v[0], "4194304");
+        ASSERT_STR_EQ(got.v[1], "4194304");
+        ASSERT_STR_EQ(status_field(&got, "SigBlk"), "0000000000000000");
+        ASSERT_STR_EQ(status_field(&got, "SigIgn"), "0000000000000000");
+        ASSERT_STR_EQ(status_field(&got, "SigCgt"), "0000000000000000");
+        /* /proc/self/stat: "pid (comm) state ppid pgrp ...": the task leads its group */
+        int pid = 0, pgrp = 0;
+        const char *stat = got.v[got.n - 1];
+        const char *after = strrchr(stat, ')');
+        CU_ASSERT_FATAL(after != NULL);
+        CU_ASSERT_EQUAL(sscanf(stat, "%d", &pid), 1);
+        CU_ASSERT_EQUAL(sscanf(after + 1, " %*c %*d %d", &pgrp), 1);
+        CU_ASSERT_EQUAL(pid, res.pid);
+        CU_ASSERT_EQUAL(pgrp, res.pid);
+        exec_result_free(&res);
+        lines_free(&got);
+    }
+
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigaction(SIGUSR2, &old_usr2, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+}
+
+/* execve's own failure comes back through the error pipe with its errno (here E2BIG: one
+ * argument over the kernel's 128 KiB limit), on both paths, and the child is reaped. */
+static void test_exec_failure_is_reported_with_its_errno(void)
+{
+    size_t n = 200 * 1024;
+    char *cmd = xmalloc(n + 1);
+    memset(cmd, ':', n);
+    cmd[n] = '\0';
+    for (int use_fork = 0; use_fork <= 1; use_fork++) {
+        ExecRequest r = base_request(cmd);
+        r.spawn_with_fork = use_fork;
+        ExecResult res;
+        CU_ASSERT_EQUAL(exec_run(&r, &res), -1);
+        CU_ASSERT_EQUAL(res.outcome, EXEC_ERROR);
+        CU_ASSERT_EQUAL(res.forked, use_fork);
+        ASSERT_STR_EQ(res.message, "cannot start /bin/bash: Argument list too long");
+        CU_ASSERT(res.pid > 0);
+        errno = 0;
+        CU_ASSERT_EQUAL(waitpid(res.pid, NULL, WNOHANG), -1); /* reaped already */
+        CU_ASSERT_EQUAL(errno, ECHILD);
+        exec_result_free(&res);
+
+        r = base_request("true");
+        r.spawn_with_fork = use_fork;
+        r.cwd = "/etc/passwd";
+        CU_ASSERT_EQUAL(exec_run(&r, &res), -1);
+        ASSERT_STR_EQ(res.message, "cannot start /bin/bash: chdir /etc/passwd: Not a directory");
+        exec_result_free(&res);
+    }
+    free(cmd);
+}
+
+static volatile sig_atomic_t usr1_seen, usr1_elsewhere;
+static pid_t helper_pid;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1_seen++;
+    if (getpid() != helper_pid) usr1_elsewhere = 1; /* ran in a child sharing our memory */
+}
+
+static void *spam_group(void *arg)
+{
+    volatile int *stop = arg;
+    struct timespec ts = {0, 20 * 1000};
+    while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
+        kill(0, SIGUSR1);
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* In a helper process leading a group of its own: a thread signals the whole group
+ * (SIGUSR1, handled) over and over while tries start, so the signal keeps reaching
+ * children that are not yet in their own group. The child has every signal blocked and
+ * its disposition reset before it unblocks: the worker's handler never runs in it (it
+ * would run on the helper's memory with clone), and the signal neither kills the task
+ * (SIG_DFL would) nor is handed on. Exit status: 0 fine, 1 the handler ran in a child,
+ * 2 a try did not succeed, 3 the signal never arrived (the test proved nothing). */
+static int group_signal_helper(int use_fork, int tries)
+{
+    helper_pid = getpid();
+    if (setpgid(0, 0) < 0) return 4;
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+    sigaction(SIGUSR1, &sa, NULL);
+    volatile int stop = 0;
+    pthread_t th;
+    if (pthread_create(&th, NULL, spam_group, (void *)&stop) != 0) return 4;
+    int failed = 0;
+    for (int i = 0; i < tries && !failed; i++) {
+        ExecRequest r = base_request("true");
+        r.cwd = "/";
+        r.spawn_with_fork = use_fork;
+        ExecResult res;
+        if (exec_run(&r, &res) != 0 || res.outcome != EXEC_SUCCESS || res.forked != use_fork) {
+            fprintf(stderr, "\n  try %d: %s (forked %d)\n", i, res.message, res.forked);
+            failed = 1;
+        }
+        exec_result_free(&res);
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    pthread_join(th, NULL);
+    return usr1_elsewhere ? 1 : failed ? 2 : usr1_seen == 0 ? 3 : 0;
+}
+
+static void test_signal_to_the_group_during_the_start_is_not_handled_in_the_child(void)
+{
+    for (int use_fork = 0; use_fork <= 1; use_fork++) {
+        pid_t h = fork();
+        CU_ASSERT_FATAL(h >= 0);
+        if (h == 0) _exit(group_signal_helper(use_fork, 300));
+        int st = 0;
+        CU_ASSERT_EQUAL(waitpid(h, &st, 0), h);
+        CU_ASSERT(WIFEXITED(st));
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr, "\n  helper (fork %d): status 0x%x\n", use_fork, (unsigned)st);
+        CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
+    }
+}
+
+/* PR_SET_PDEATHSIG: when the worker dies (kill -9), its running task is killed too. The
+ * task is started from a helper process that is then killed; we are a subreaper, so the
+ * orphaned task becomes our child and its end can be seen. */
+static void test_task_dies_with_the_worker(void)
+{
+    CU_ASSERT_EQUAL(exec_become_subreaper(), 0);
+    char *dir = tmp_folder();
+    char *pidfile = xasprintf("%s/pid", dir);
+    char *cmd = xasprintf("echo $$ > %s.tmp && mv %s.tmp %s && exec sleep 100", pidfile, pidfile,
+                          pidfile);
+    pid_t h = fork();
+    CU_ASSERT_FATAL(h >= 0);
+    if (h == 0) {
+        ExecRequest r = base_request(cmd);
+        ExecResult res;
+        exec_run(&r, &res);
+        _exit(1);
+    }
+    int task = 0;
+    for (int i = 0; i < 500 && task <= 0; i++) {
+        char *text = NULL;
+        if (access(pidfile, F_OK) == 0) text = slurp(pidfile);
+        if (text) task = atoi(text);
+        free(text);
+        if (task <= 0) usleep(10000);
+    }
+    CU_ASSERT_FATAL(task > 0);
+    kill(h, SIGKILL);
+    CU_ASSERT_EQUAL(waitpid(h, NULL, 0), h);
+    int st = 0, got = 0;
+    for (int i = 0; i < 300 && got == 0; i++) {
+        got = waitpid(task, &st, WNOHANG);
+        if (got == 0) usleep(10000);
+    }
+    CU_ASSERT_EQUAL(got, task);
+    CU_ASSERT(got == task && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    if (got != task) {
+        kill(task, SIGKILL);
+        waitpid(task, NULL, 0);
+    }
+    free(cmd);
+    free(pidfile);
+    tmp_done(dir);
+}
+
 /* ---------------------------------------------------------------- concurrency */
 
 #define N_THREADS 8
@@ -735,6 +954,10 @@ static const UnitTest tests[] = {
     UNIT(test_cancel_flag_terminates_the_task),
     UNIT(test_sigterm_blocked_in_the_worker_still_reaches_the_task),
     UNIT(test_background_processes_die_when_the_task_exits),
+    UNIT(test_both_spawn_paths_give_the_task_a_clean_start),
+    UNIT(test_exec_failure_is_reported_with_its_errno),
+    UNIT(test_signal_to_the_group_during_the_start_is_not_handled_in_the_child),
+    UNIT(test_task_dies_with_the_worker),
     UNIT(test_concurrent_runs_keep_their_output_apart),
     {0},
 };
