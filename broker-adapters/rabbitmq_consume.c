@@ -4,7 +4,7 @@
  * consumed queues of the channel) on classic queues; quorum queues only support
  * per-consumer limits, so there each consumed queue gets the limit and a change re-creates
  * the consumers. set_prefetch(0) cancels the consumers and gives back (reject, requeue) what
- * was delivered but not returned by next() and whatever arrives before the cancel-ok.
+ * was delivered but not returned by next() and whatever arrives after the cancel.
  * Delivery tags returned by next() carry the consume channel's incarnation in their top 16
  * bits: acking a tag of a connection that has since been lost fails cleanly (the broker
  * requeued that message) instead of closing the new channel. A consumer cancelled by the
@@ -89,17 +89,25 @@ static int consume_rpc_failed(RmqBroker *b, amqp_rpc_reply_t r, const char *what
     return 0;
 }
 
+/* Cancel q's consumer with no-wait: a worker slot does this before every task (invariant 4),
+ * and waiting for the cancel-ok cost a round trip per message. Nothing needs the answer: the
+ * server handles the channel's frames in order, so an ack sent after the cancel cannot free
+ * the prefetch for this consumer, and a delivery that was already on its way carries a tag
+ * that no queue has any more, so delivery_complete gives it back (reject, requeue). The
+ * server answers no-wait cancels of unknown tags with nothing either. -1: connection lost. */
 static int cancel_consumer(RmqBroker *b, RmqQueue *q)
 {
     char ctag[256];
     util_strlcpy(ctag, q->ctag, sizeof ctag);
     q->ctag_epoch = 0;
     pthread_mutex_unlock(&b->mu);
-    amqp_basic_cancel(b->conn, CH_CON, amqp_cstring_bytes(ctag));
-    amqp_rpc_reply_t r = amqp_get_rpc_reply(b->conn);
+    amqp_basic_cancel_t req = {.consumer_tag = amqp_cstring_bytes(ctag), .nowait = 1};
+    int rc = amqp_send_method(b->conn, CH_CON, AMQP_BASIC_CANCEL_METHOD, &req);
     pthread_mutex_lock(&b->mu);
-    if (r.reply_type != AMQP_RESPONSE_NORMAL) return consume_rpc_failed(b, r, "cannot cancel a consumer");
-    amqp_maybe_release_buffers_on_channel(b->conn, CH_CON);
+    if (rc != AMQP_STATUS_OK) {
+        snprintf(b->io_err, sizeof b->io_err, "cannot cancel a consumer: %s", amqp_error_string2(rc));
+        return -1;
+    }
     return 0;
 }
 
