@@ -146,6 +146,30 @@ int rmq_consume_reconcile(RmqBroker *b)
         char name[128];
         util_strlcpy(name, q->name, sizeof name);
         uint64_t epoch = b->epoch;
+        if (q->consumed_epoch == b->epoch) {
+            /* Consumed before on this channel: a worker slot re-creates its consumer after every
+             * task, and waiting for consume-ok cost a round trip each time. With no-wait we name
+             * the consumer ourselves. Should the server refuse it after all (the queue was
+             * deleted meanwhile), it closes the channel: the channel is reset, and the next
+             * pass consumes with a wait again, which handles the refusal as below. */
+            char ctag[64];
+            snprintf(ctag, sizeof ctag, "gust-%llu", (unsigned long long)++b->ctag_seq);
+            pthread_mutex_unlock(&b->mu);
+            amqp_basic_consume_t req = {.queue = amqp_cstring_bytes(name),
+                                        .consumer_tag = amqp_cstring_bytes(ctag),
+                                        .nowait = 1,
+                                        .arguments = amqp_empty_table};
+            int rc = amqp_send_method(b->conn, CH_CON, AMQP_BASIC_CONSUME_METHOD, &req);
+            pthread_mutex_lock(&b->mu);
+            if (rc != AMQP_STATUS_OK) {
+                snprintf(b->io_err, sizeof b->io_err, "cannot consume queue '%s': %s", name, amqp_error_string2(rc));
+                return -1;
+            }
+            if (b->epoch != epoch) continue;
+            util_strlcpy(q->ctag, ctag, sizeof q->ctag);
+            q->ctag_epoch = b->epoch;
+            continue;
+        }
         pthread_mutex_unlock(&b->mu);
         amqp_basic_consume_ok_t *ok = amqp_basic_consume(b->conn, CH_CON, amqp_cstring_bytes(name), amqp_empty_bytes,
                                                          0, 0, 0, amqp_empty_table);
@@ -176,6 +200,7 @@ int rmq_consume_reconcile(RmqBroker *b)
         if (b->epoch != epoch) continue;
         util_strlcpy(q->ctag, ctag, sizeof q->ctag);
         q->ctag_epoch = b->epoch;
+        q->consumed_epoch = b->epoch;
     }
     return 0;
 }

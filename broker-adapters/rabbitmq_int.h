@@ -77,6 +77,7 @@ typedef struct RmqQueue {
     int consume;                  /* in the consume set */
     char ctag[256];               /* consumer tag, valid while ctag_epoch == epoch */
     uint64_t ctag_epoch;
+    uint64_t consumed_epoch;      /* a consume of it succeeded on this channel incarnation */
     struct RmqQueue *next;
 } RmqQueue;
 
@@ -135,6 +136,7 @@ typedef struct RmqBroker {
     amqp_connection_state_t conn;
     uint64_t pub_seq;
     int qos_applied;              /* -1: not set on this channel */
+    uint64_t ctag_seq;            /* our consumer tags for no-wait consumes: "gust-<n>" */
     int64_t last_rx;
     int64_t backoff_ms, next_attempt;
     int lost;                     /* connection lost since the last successful open */

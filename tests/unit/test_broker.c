@@ -732,6 +732,46 @@ out:
     raw_delete(q2);
 }
 
+/* A worker slot stops consuming while it runs a task (set_prefetch(0)); if its queue is
+ * deleted meanwhile, no consumer is there to be cancelled, and set_prefetch(1) re-creates the
+ * consumer on a queue that is gone (the adapter does that without waiting for consume-ok, so
+ * the refusal arrives as a channel close): the consumer declares the queue again, consumes
+ * again, and gets the next message. */
+static void test_rabbitmq_queue_deleted_while_paused(void)
+{
+    const char *base = amqp_base();
+    if (!base) return;
+    char q[64];
+    qname(q, sizeof q, "paused");
+    Broker *p = must_connect(base), *c = must_connect(base);
+    if (!p || !c) goto out;
+    const char *qs[] = {q};
+    CU_ASSERT_EQUAL(broker_consume(c, qs, 1, 1), 0);
+    BrokerMsg m = msg("paused-1", 1, q, 1), got;
+    CU_ASSERT(publish_ok(p, &m));
+    CU_ASSERT_EQUAL_FATAL(broker_next(c, 3000, &got), 1);
+    CU_ASSERT_EQUAL(broker_set_prefetch(c, 0), 0);
+    CU_ASSERT_EQUAL(broker_ack(c, got.tag), 0);
+    raw_delete(q);
+    CU_ASSERT_EQUAL(raw_count(q), -1);
+    CU_ASSERT_EQUAL(broker_set_prefetch(c, 1), 0);
+    long n = -1;
+    for (int i = 0; i < 50 && (n = raw_count(q)) < 0; i++) sleep_ms(100);
+    CU_ASSERT(n >= 0); /* declared again by the consumer */
+    m = msg("paused-2", 1, q, 1);
+    int published = 0; /* bound a moment after it exists: see test_rabbitmq_queue_deleted */
+    for (int i = 0; i < 30 && !(published = broker_publish(p, &m) == 0); i++) sleep_ms(100);
+    if (!published) fprintf(stderr, "\n  publish paused-2: %s\n", broker_error(p));
+    CU_ASSERT(published);
+    CU_ASSERT_EQUAL_FATAL(broker_next(c, 5000, &got), 1);
+    ASSERT_STR_EQ(got.ti_id, "paused-2");
+    CU_ASSERT_EQUAL(broker_ack(c, got.tag), 0);
+out:
+    broker_close(c);
+    broker_close(p);
+    raw_delete(q);
+}
+
 static void test_rabbitmq_quorum_queue(void)
 {
     const char *base = amqp_base();
@@ -919,6 +959,7 @@ static const UnitTest tests[] = {
     UNIT(test_rabbitmq_share),
     UNIT(test_rabbitmq_undecodable_dead_lettered),
     UNIT(test_rabbitmq_queue_deleted),
+    UNIT(test_rabbitmq_queue_deleted_while_paused),
     UNIT(test_rabbitmq_quorum_queue),
     UNIT(test_rabbitmq_connect_errors),
     UNIT(test_local_rates),
