@@ -10,6 +10,8 @@
  *              slot spends in set_prefetch(0) + ack (between the claim and the task's start)
  *              and in set_prefetch(1) (after the task). GUST_BENCH_TASK_US=T sleeps T us
  *              between the ack and set_prefetch(1), as a task would run there (default 0).
+ *              Also the CPU time this process used per message (its Brokers' I/O threads
+ *              included; the server's not).
  * 3. acks:     the same S threads, prefetch 1 kept, next + ack (+ the task) only: what consuming costs
  *              without the consumer being cancelled and re-created per message (a reference
  *              for 2; a worker cannot do this, DESIGN.md invariant 4).
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +42,15 @@ static double mono_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time of this process (all threads), user + system. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -239,7 +251,7 @@ int main(int argc, char **argv)
     int slots = (int)env_long("GUST_BENCH_SLOTS", 8);
     int rounds = (int)env_long("GUST_BENCH_ROUNDS", 3);
     long task_us = getenv("GUST_BENCH_TASK_US") ? atol(getenv("GUST_BENCH_TASK_US")) : 0;
-    double pub[64], sl[64], slb[64], slf[64], ack[64];
+    double pub[64], sl[64], slb[64], slf[64], slc[64], ack[64], ackc[64];
     if (rounds > 64) rounds = 64;
     printf("bench_broker: %ld messages, %d slots, tasks of %ld us, %d rounds, RabbitMQ classic queue, "
            "persistent\n", n, slots, task_us, rounds);
@@ -251,15 +263,20 @@ int main(int argc, char **argv)
         pub[r] = p;
         printf("  round %d: publish %7.0f msgs/s", r + 1, p);
         if (do_slots) {
+            double c0 = cpu_s();
             sl[r] = consume_n(url, q, n, slots, 1, task_us, &x, &y);
+            slc[r] = (cpu_s() - c0) * 1e6 / (double)n;
             slb[r] = x;
             slf[r] = y;
-            printf("  slots %6.0f msgs/s (set_prefetch(0)+ack %.3f ms, set_prefetch(1) %.3f ms)", sl[r], x, y);
+            printf("  slots %6.0f msgs/s (set_prefetch(0)+ack %.3f ms, set_prefetch(1) %.3f ms, CPU %.0f us/msg)",
+                   sl[r], x, y, slc[r]);
         }
         if (do_acks) {
             if (do_slots && publish_n(url, q, n) < 0) return 1;
+            double c0 = cpu_s();
             ack[r] = consume_n(url, q, n, slots, 0, task_us, &x, &y);
-            printf("  acks %6.0f msgs/s", ack[r]);
+            ackc[r] = (cpu_s() - c0) * 1e6 / (double)n;
+            printf("  acks %6.0f msgs/s (CPU %.0f us/msg)", ack[r], ackc[r]);
         }
         printf("\n");
         fflush(stdout);
@@ -268,9 +285,9 @@ int main(int argc, char **argv)
     printf("  median: ");
     if (do_pub || (!do_slots && !do_acks)) printf("publish %.0f msgs/s  ", median(pub, rounds));
     if (do_slots)
-        printf("slots %.0f msgs/s (set_prefetch(0)+ack %.3f ms, set_prefetch(1) %.3f ms)  ", median(sl, rounds),
-               median(slb, rounds), median(slf, rounds));
-    if (do_acks) printf("acks %.0f msgs/s", median(ack, rounds));
+        printf("slots %.0f msgs/s (set_prefetch(0)+ack %.3f ms, set_prefetch(1) %.3f ms, CPU %.0f us/msg)  ",
+               median(sl, rounds), median(slb, rounds), median(slf, rounds), median(slc, rounds));
+    if (do_acks) printf("acks %.0f msgs/s (CPU %.0f us/msg)", median(ack, rounds), median(ackc, rounds));
     printf("\n");
     return 0;
 }
