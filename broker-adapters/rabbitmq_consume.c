@@ -210,6 +210,17 @@ int rmq_consume_reconcile(RmqBroker *b)
  * -1: connection lost. */
 int rmq_consume_send_acks(RmqBroker *b)
 {
+    /* set_prefetch does not wait for a pass: when set_prefetch(0) came in after this pass had
+     * reconciled the consumers (mu is released around every send), cancel them now. A reject
+     * or an ack sent before the cancel would free the prefetch for one more delivery to a
+     * consumer that has stopped taking work (it would come back here, to be requeued). */
+    for (;;) {
+        int want = b->consuming && b->prefetch > 0, due = 0;
+        for (RmqQueue *q = b->queues; q && !due; q = q->next)
+            due = q->ctag_epoch == b->epoch && (!want || !q->consume);
+        if (!due) break;
+        if (rmq_consume_reconcile(b) < 0) return -1;
+    }
     while (b->n_requeue) {
         uint64_t t = b->requeue[--b->n_requeue];
         if ((t >> TAG_SHIFT) != (b->epoch & 0xffff)) continue;
@@ -404,7 +415,11 @@ int rmq_set_prefetch(Broker *br, int prefetch)
             push_tag(&b->requeue, &b->n_requeue, &b->cap_requeue, d->msg.tag);
         rmq_buffer_clear(b);
     }
-    if (b->connected) rmq_sync_pass(b, rmq_now_ms() + OP_TIMEOUT_MS); /* applied at reconnect otherwise */
+    /* No wait for the I/O thread: a worker slot calls this twice per task, and each wait was
+     * a sleep and a wake-up of both threads. What the caller relies on holds without it:
+     * next() returns nothing buffered from before set_prefetch(0) (cleared above), and an
+     * ack or reject asked for after it goes out after the cancel (rmq_consume_send_acks). */
+    rmq_wake_io(b);
     pthread_mutex_unlock(&b->mu);
     return 0;
 }

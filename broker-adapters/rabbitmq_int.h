@@ -34,7 +34,7 @@
 #define FRAME_MAX 131072
 #define BODY_MAX 65536            /* larger bodies are not ours: dead-lettered */
 #define RPC_TIMEOUT_MS 10000
-#define OP_TIMEOUT_MS 5000        /* ack/reject/set_prefetch wait at most this */
+#define OP_TIMEOUT_MS 5000        /* ack/reject wait at most this */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt" /* amqps:// without cacert= */

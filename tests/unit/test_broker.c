@@ -772,6 +772,55 @@ out:
     raw_delete(q);
 }
 
+/* A worker slot's pattern (worker/pool.c): take a message, set_prefetch(0) (busy), ack, run
+ * the task. set_prefetch returns without waiting for the I/O thread; the busy slot still gets
+ * nothing more, and the idle one gets every message published meanwhile. Then the busy slot
+ * is free again (set_prefetch(1)) and takes work. */
+static void test_rabbitmq_busy_slot_holds_nothing(void)
+{
+    const char *base = amqp_base();
+    if (!base) return;
+    char q[64];
+    qname(q, sizeof q, "busy");
+    Broker *p = must_connect(base), *a = must_connect(base), *b = must_connect(base);
+    if (!p || !a || !b) goto out;
+    const char *qs[] = {q};
+    CU_ASSERT_EQUAL(broker_consume(a, qs, 1, 1), 0);
+    BrokerMsg m = msg("busy-0", 1, q, 1), got;
+    CU_ASSERT(publish_ok(p, &m));
+    CU_ASSERT_EQUAL_FATAL(broker_next(a, 3000, &got), 1);
+    CU_ASSERT_EQUAL(broker_set_prefetch(a, 0), 0);
+    CU_ASSERT_EQUAL(broker_ack(a, got.tag), 0);
+    CU_ASSERT_EQUAL(broker_consume(b, qs, 1, 1), 0);
+    enum { N = 4 };
+    for (int i = 1; i <= N; i++) {
+        char ti[24];
+        snprintf(ti, sizeof ti, "busy-%d", i);
+        m = msg(ti, 1, q, 1);
+        CU_ASSERT(publish_ok(p, &m));
+    }
+    int n = 0;
+    while (n < N && broker_next(b, 3000, &got) == 1) {
+        n++;
+        CU_ASSERT_EQUAL(broker_ack(b, got.tag), 0);
+    }
+    CU_ASSERT_EQUAL(n, N);
+    CU_ASSERT_EQUAL(broker_next(a, 300, &got), 0);
+    CU_ASSERT_EQUAL(broker_set_prefetch(b, 0), 0);
+    CU_ASSERT_EQUAL(broker_set_prefetch(a, 1), 0);
+    m = msg("busy-5", 1, q, 1);
+    CU_ASSERT(publish_ok(p, &m));
+    CU_ASSERT_EQUAL_FATAL(broker_next(a, 3000, &got), 1);
+    ASSERT_STR_EQ(got.ti_id, "busy-5");
+    CU_ASSERT_EQUAL(broker_ack(a, got.tag), 0);
+    CU_ASSERT_EQUAL(raw_count(q), 0);
+out:
+    broker_close(b);
+    broker_close(a);
+    broker_close(p);
+    raw_delete(q);
+}
+
 static void test_rabbitmq_quorum_queue(void)
 {
     const char *base = amqp_base();
@@ -960,6 +1009,7 @@ static const UnitTest tests[] = {
     UNIT(test_rabbitmq_undecodable_dead_lettered),
     UNIT(test_rabbitmq_queue_deleted),
     UNIT(test_rabbitmq_queue_deleted_while_paused),
+    UNIT(test_rabbitmq_busy_slot_holds_nothing),
     UNIT(test_rabbitmq_quorum_queue),
     UNIT(test_rabbitmq_connect_errors),
     UNIT(test_local_rates),
