@@ -127,6 +127,7 @@ static void rmq_free(RmqBroker *b)
     }
     free(b->held);
     free(b->requeue);
+    free(b->acks);
     free(b->pub);
     free(b->as_pub.body);
     free(b->as_con.body);

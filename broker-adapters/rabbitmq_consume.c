@@ -8,7 +8,12 @@
  * Delivery tags returned by next() carry the consume channel's incarnation in their top 16
  * bits: acking a tag of a connection that has since been lost fails cleanly (the broker
  * requeued that message) instead of closing the new channel. A consumer cancelled by the
- * server (its queue was deleted) is declared and consumed again. */
+ * server (its queue was deleted) is declared and consumed again.
+ *
+ * A worker slot cancels and re-creates its consumer and acks once per task, so none of that
+ * waits: set_prefetch and ack leave the request for the I/O thread and return, the cancel
+ * and the re-created consumer go out with no-wait, and the I/O thread sends a cancel before
+ * the ack asked for after it. reject() still waits for the send. */
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -67,6 +72,7 @@ int rmq_consume_channel_reset(RmqBroker *b)
     rmq_buffer_clear(b);
     b->n_held = 0;
     b->n_requeue = 0;
+    b->n_acks = 0;
     b->qos_applied = -1;
     rmq_assembly_reset(&b->as_con);
     return 0;
@@ -205,9 +211,26 @@ int rmq_consume_reconcile(RmqBroker *b)
     return 0;
 }
 
+/* Send the acks ack() queued (mu held; released around each send). -1: connection lost. */
+int rmq_consume_send_queued_acks(RmqBroker *b)
+{
+    while (b->n_acks) {
+        uint64_t t = b->acks[--b->n_acks];
+        if ((t >> TAG_SHIFT) != (b->epoch & 0xffff)) continue; /* requeued by the broker */
+        pthread_mutex_unlock(&b->mu);
+        int rc = amqp_basic_ack(b->conn, CH_CON, t & TAG_MASK, 0);
+        pthread_mutex_lock(&b->mu);
+        if (rc != AMQP_STATUS_OK) {
+            snprintf(b->io_err, sizeof b->io_err, "%s", amqp_error_string2(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Send what the callers asked for on the consume channel (mu held; released around each
- * send): the requeues of set_prefetch(0), then the ack or reject a caller waits for.
- * -1: connection lost. */
+ * send): the cancels of a set_prefetch(0) that came in late, the requeues of set_prefetch(0),
+ * the acks, then the reject a caller waits for. -1: connection lost. */
 int rmq_consume_send_acks(RmqBroker *b)
 {
     /* set_prefetch does not wait for a pass: when set_prefetch(0) came in after this pass had
@@ -232,6 +255,7 @@ int rmq_consume_send_acks(RmqBroker *b)
             return -1;
         }
     }
+    if (rmq_consume_send_queued_acks(b) < 0) return -1;
     if (b->op_pending) {
         uint64_t t = b->op_tag, id = b->op_id;
         int ack = b->op_ack, requeue = b->op_requeue;
@@ -462,6 +486,16 @@ static int ack_or_reject(RmqBroker *b, uint64_t tag, int ack, int requeue)
         snprintf(b->err, sizeof b->err, "unknown delivery tag %llu", (unsigned long long)(tag & TAG_MASK));
         pthread_mutex_unlock(&b->mu);
         return -1;
+    }
+    if (ack) {
+        /* No wait for the I/O thread (a sleep and a wake-up of both threads per task): the ack
+         * goes out in its next pass, after a cancel asked for before it. Should the
+         * connection drop first, the broker requeues the message, and its claim, already
+         * committed, makes the redelivery a no-op (invariant 2). */
+        push_tag(&b->acks, &b->n_acks, &b->cap_acks, tag);
+        rmq_wake_io(b);
+        pthread_mutex_unlock(&b->mu);
+        return 0;
     }
     b->op_tag = tag;
     b->op_ack = ack;

@@ -121,6 +121,8 @@ typedef struct RmqBroker {
     size_t n_held, cap_held;
     uint64_t *requeue;            /* tags to give back (set_prefetch(0)) */
     size_t n_requeue, cap_requeue;
+    uint64_t *acks;               /* tags acked by the caller, not sent yet */
+    size_t n_acks, cap_acks;
     int op_pending, op_rc, op_ack, op_requeue;
     uint64_t op_tag, op_id, op_done_id; /* request id / id of the last one finished */
     char op_err[512];
@@ -210,6 +212,7 @@ void rmq_buffer_clear(RmqBroker *b);                         /* mu held */
 int rmq_consume_channel_reset(RmqBroker *b);                 /* mu held */
 int rmq_consume_reconcile(RmqBroker *b);                     /* mu held; -1 connection lost */
 int rmq_consume_send_acks(RmqBroker *b);                     /* mu held; -1 connection lost */
+int rmq_consume_send_queued_acks(RmqBroker *b);              /* mu held; -1 connection lost */
 int rmq_delivery_complete(RmqBroker *b);                     /* mu not held; -1 connection lost */
 /* Validate and decode a message body. 1 ok, 0 not ours (why says what is wrong). */
 int rmq_decode_body(const char *body, size_t len, BrokerMsg *m, char *why, size_t whylen);

@@ -62,6 +62,7 @@ static void connection_lost(RmqBroker *b, const char *why)
     rmq_buffer_clear(b);
     b->n_held = 0;
     b->n_requeue = 0;
+    b->n_acks = 0;
     if (b->op_pending) {
         b->op_pending = 0;
         b->op_rc = -1;
@@ -366,7 +367,9 @@ void *rmq_io_main(void *arg)
             connection_lost(b, why);
         }
     }
-    /* closing */
+    /* closing: send the acks asked for last, or the broker would requeue those messages */
+    if (b->conn && b->n_acks && rmq_consume_send_queued_acks(b) < 0)
+        log_warn("broker", "RabbitMQ at %s: closing: the last acks were not sent: %s", b->cfg.where, b->io_err);
     if (b->conn) {
         amqp_connection_state_t c = b->conn;
         b->conn = NULL;

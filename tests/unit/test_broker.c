@@ -821,6 +821,37 @@ out:
     raw_delete(q);
 }
 
+/* ack() does not wait for the send; a Broker closed right after an ack still sends it, so
+ * the message is not redelivered to anyone. */
+static void test_rabbitmq_ack_then_close(void)
+{
+    const char *base = amqp_base();
+    if (!base) return;
+    char q[64];
+    qname(q, sizeof q, "ackclose");
+    Broker *p = must_connect(base), *c = must_connect(base), *d = NULL;
+    if (!p || !c) goto out;
+    const char *qs[] = {q};
+    CU_ASSERT_EQUAL(broker_consume(c, qs, 1, 1), 0);
+    BrokerMsg m = msg("ackclose-1", 1, q, 1), got;
+    CU_ASSERT(publish_ok(p, &m));
+    CU_ASSERT_EQUAL_FATAL(broker_next(c, 3000, &got), 1);
+    CU_ASSERT_EQUAL(broker_set_prefetch(c, 0), 0);
+    CU_ASSERT_EQUAL(broker_ack(c, got.tag), 0);
+    broker_close(c);
+    c = NULL;
+    d = must_connect(base);
+    if (!d) goto out;
+    CU_ASSERT_EQUAL(broker_consume(d, qs, 1, 1), 0);
+    CU_ASSERT_EQUAL(broker_next(d, 500, &got), 0);
+    CU_ASSERT_EQUAL(raw_count(q), 0);
+out:
+    broker_close(d);
+    broker_close(c);
+    broker_close(p);
+    raw_delete(q);
+}
+
 static void test_rabbitmq_quorum_queue(void)
 {
     const char *base = amqp_base();
@@ -1010,6 +1041,7 @@ static const UnitTest tests[] = {
     UNIT(test_rabbitmq_queue_deleted),
     UNIT(test_rabbitmq_queue_deleted_while_paused),
     UNIT(test_rabbitmq_busy_slot_holds_nothing),
+    UNIT(test_rabbitmq_ack_then_close),
     UNIT(test_rabbitmq_quorum_queue),
     UNIT(test_rabbitmq_connect_errors),
     UNIT(test_local_rates),
