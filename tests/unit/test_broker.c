@@ -732,6 +732,126 @@ out:
     raw_delete(q2);
 }
 
+/* A worker slot stops consuming while it runs a task (set_prefetch(0)); if its queue is
+ * deleted meanwhile, no consumer is there to be cancelled, and set_prefetch(1) re-creates the
+ * consumer on a queue that is gone (the adapter does that without waiting for consume-ok, so
+ * the refusal arrives as a channel close): the consumer declares the queue again, consumes
+ * again, and gets the next message. */
+static void test_rabbitmq_queue_deleted_while_paused(void)
+{
+    const char *base = amqp_base();
+    if (!base) return;
+    char q[64];
+    qname(q, sizeof q, "paused");
+    Broker *p = must_connect(base), *c = must_connect(base);
+    if (!p || !c) goto out;
+    const char *qs[] = {q};
+    CU_ASSERT_EQUAL(broker_consume(c, qs, 1, 1), 0);
+    BrokerMsg m = msg("paused-1", 1, q, 1), got;
+    CU_ASSERT(publish_ok(p, &m));
+    CU_ASSERT_EQUAL_FATAL(broker_next(c, 3000, &got), 1);
+    CU_ASSERT_EQUAL(broker_set_prefetch(c, 0), 0);
+    CU_ASSERT_EQUAL(broker_ack(c, got.tag), 0);
+    raw_delete(q);
+    CU_ASSERT_EQUAL(raw_count(q), -1);
+    CU_ASSERT_EQUAL(broker_set_prefetch(c, 1), 0);
+    long n = -1;
+    for (int i = 0; i < 50 && (n = raw_count(q)) < 0; i++) sleep_ms(100);
+    CU_ASSERT(n >= 0); /* declared again by the consumer */
+    m = msg("paused-2", 1, q, 1);
+    int published = 0; /* bound a moment after it exists: see test_rabbitmq_queue_deleted */
+    for (int i = 0; i < 30 && !(published = broker_publish(p, &m) == 0); i++) sleep_ms(100);
+    if (!published) fprintf(stderr, "\n  publish paused-2: %s\n", broker_error(p));
+    CU_ASSERT(published);
+    CU_ASSERT_EQUAL_FATAL(broker_next(c, 5000, &got), 1);
+    ASSERT_STR_EQ(got.ti_id, "paused-2");
+    CU_ASSERT_EQUAL(broker_ack(c, got.tag), 0);
+out:
+    broker_close(c);
+    broker_close(p);
+    raw_delete(q);
+}
+
+/* A worker slot's pattern (worker/pool.c): take a message, set_prefetch(0) (busy), ack, run
+ * the task. set_prefetch returns without waiting for the I/O thread; the busy slot still gets
+ * nothing more, and the idle one gets every message published meanwhile. Then the busy slot
+ * is free again (set_prefetch(1)) and takes work. */
+static void test_rabbitmq_busy_slot_holds_nothing(void)
+{
+    const char *base = amqp_base();
+    if (!base) return;
+    char q[64];
+    qname(q, sizeof q, "busy");
+    Broker *p = must_connect(base), *a = must_connect(base), *b = must_connect(base);
+    if (!p || !a || !b) goto out;
+    const char *qs[] = {q};
+    CU_ASSERT_EQUAL(broker_consume(a, qs, 1, 1), 0);
+    BrokerMsg m = msg("busy-0", 1, q, 1), got;
+    CU_ASSERT(publish_ok(p, &m));
+    CU_ASSERT_EQUAL_FATAL(broker_next(a, 3000, &got), 1);
+    CU_ASSERT_EQUAL(broker_set_prefetch(a, 0), 0);
+    CU_ASSERT_EQUAL(broker_ack(a, got.tag), 0);
+    CU_ASSERT_EQUAL(broker_consume(b, qs, 1, 1), 0);
+    enum { N = 4 };
+    for (int i = 1; i <= N; i++) {
+        char ti[24];
+        snprintf(ti, sizeof ti, "busy-%d", i);
+        m = msg(ti, 1, q, 1);
+        CU_ASSERT(publish_ok(p, &m));
+    }
+    int n = 0;
+    while (n < N && broker_next(b, 3000, &got) == 1) {
+        n++;
+        CU_ASSERT_EQUAL(broker_ack(b, got.tag), 0);
+    }
+    CU_ASSERT_EQUAL(n, N);
+    CU_ASSERT_EQUAL(broker_next(a, 300, &got), 0);
+    CU_ASSERT_EQUAL(broker_set_prefetch(b, 0), 0);
+    CU_ASSERT_EQUAL(broker_set_prefetch(a, 1), 0);
+    m = msg("busy-5", 1, q, 1);
+    CU_ASSERT(publish_ok(p, &m));
+    CU_ASSERT_EQUAL_FATAL(broker_next(a, 3000, &got), 1);
+    ASSERT_STR_EQ(got.ti_id, "busy-5");
+    CU_ASSERT_EQUAL(broker_ack(a, got.tag), 0);
+    CU_ASSERT_EQUAL(raw_count(q), 0);
+out:
+    broker_close(b);
+    broker_close(a);
+    broker_close(p);
+    raw_delete(q);
+}
+
+/* ack() does not wait for the send; a Broker closed right after an ack still sends it, so
+ * the message is not redelivered to anyone. */
+static void test_rabbitmq_ack_then_close(void)
+{
+    const char *base = amqp_base();
+    if (!base) return;
+    char q[64];
+    qname(q, sizeof q, "ackclose");
+    Broker *p = must_connect(base), *c = must_connect(base), *d = NULL;
+    if (!p || !c) goto out;
+    const char *qs[] = {q};
+    CU_ASSERT_EQUAL(broker_consume(c, qs, 1, 1), 0);
+    BrokerMsg m = msg("ackclose-1", 1, q, 1), got;
+    CU_ASSERT(publish_ok(p, &m));
+    CU_ASSERT_EQUAL_FATAL(broker_next(c, 3000, &got), 1);
+    CU_ASSERT_EQUAL(broker_set_prefetch(c, 0), 0);
+    CU_ASSERT_EQUAL(broker_ack(c, got.tag), 0);
+    broker_close(c);
+    c = NULL;
+    d = must_connect(base);
+    if (!d) goto out;
+    CU_ASSERT_EQUAL(broker_consume(d, qs, 1, 1), 0);
+    CU_ASSERT_EQUAL(broker_next(d, 500, &got), 0);
+    CU_ASSERT_EQUAL(raw_count(q), 0);
+out:
+    broker_close(d);
+    broker_close(c);
+    broker_close(p);
+    raw_delete(q);
+}
+
 static void test_rabbitmq_quorum_queue(void)
 {
     const char *base = amqp_base();
@@ -919,6 +1039,9 @@ static const UnitTest tests[] = {
     UNIT(test_rabbitmq_share),
     UNIT(test_rabbitmq_undecodable_dead_lettered),
     UNIT(test_rabbitmq_queue_deleted),
+    UNIT(test_rabbitmq_queue_deleted_while_paused),
+    UNIT(test_rabbitmq_busy_slot_holds_nothing),
+    UNIT(test_rabbitmq_ack_then_close),
     UNIT(test_rabbitmq_quorum_queue),
     UNIT(test_rabbitmq_connect_errors),
     UNIT(test_local_rates),
