@@ -18,6 +18,7 @@
 #include "scheduler/scheduler.h"
 #include "store/runs.h"
 #include "store/ti.h"
+#include "store/tiquery.h"
 
 /* ---- gust dags backfill ----------------------------------------------------------------- */
 
@@ -121,16 +122,15 @@ static int bf_refresh(Store *s, const char *dag_id, BfRun *runs, size_t n)
         if (store_run_get(s, dag_id, r->run_id, &dr) != 1) return -1;
         r->state = dr.state;
         run_clear(&dr);
-        TaskInstance *tis;
-        size_t nt;
-        if (store_ti_list_run(s, dag_id, r->run_id, &tis, &nt) != 0) return -1;
-        r->n_tasks = (int)nt;
-        r->done = r->failed_tasks = 0;
-        for (size_t j = 0; j < nt; j++) {
-            r->done += ti_state_is_finished(tis[j].state);
-            r->failed_tasks += tis[j].state == TI_FAILED || tis[j].state == TI_UPSTREAM_FAILED;
+        /* the per-state counts, not the instances: a poll costs the same however big the runs */
+        int64_t c[TI__COUNT];
+        if (store_tiq_run_state_counts(s, dag_id, r->run_id, c) != 0) return -1;
+        r->n_tasks = r->done = 0;
+        for (int st = 0; st < TI__COUNT; st++) {
+            r->n_tasks += (int)c[st];
+            if (ti_state_is_finished((TiState)st)) r->done += (int)c[st];
         }
-        ti_list_free(tis, nt);
+        r->failed_tasks = (int)(c[TI_FAILED] + c[TI_UPSTREAM_FAILED]);
         r->finished = r->state == RUN_SUCCESS || r->state == RUN_FAILED;
     }
     return 0;

@@ -32,7 +32,8 @@ static int dags_test(GustConfig *cfg, int argc, char **argv)
             printf("%s"
                    "Runs one run of the DAG to its end in this process, for real (retries and their delays\n"
                    "included), on a throw-away SQLite store unless database.url is set. LOGICAL_DATE (ISO 8601,\n"
-                   "UTC unless it has an offset) defaults to now. Exit 0 iff the run succeeded.\n",
+                   "UTC unless it has an offset) defaults to now. Exit 0 iff the run succeeded. Progress goes to\n"
+                   "stderr as with dags trigger --wait.\n",
                    DAGS_TEST_USAGE);
             return 0;
         } else if (argv[i][0] == '-') goto usage;
@@ -116,7 +117,8 @@ static int dags_trigger(GustConfig *cfg, int argc, char **argv)
             printf("usage: gust dags trigger DAG_ID [--conf JSON] [--logical-date ISO8601] [--run-id ID] [--wait] "
                    "[--output json]\n"
                    "Creates a manual run in the store; a scheduler (gust standalone or gust scheduler) runs it.\n"
-                   "With --wait, follows it to the end and exits 0 iff it succeeded.\n");
+                   "With --wait, follows it to the end and exits 0 iff it succeeded; progress goes to stderr (a line\n"
+                   "each time the counts of its task states change, failed tasks named), none with --output json.\n");
             return 0;
         } else if (argv[i][0] != '-' && !dag_id) dag_id = argv[i];
         else goto usage;

@@ -1,9 +1,11 @@
-/* run_follow — printing a run and following one to its end (`dags test`, `dags trigger
- * --wait`, `tasks states`). */
+/* run_follow — printing a run (`tasks states`, the end of `dags test` and `dags trigger
+ * --wait`) and following one to its end at a cost per poll that does not grow with the run
+ * (see "following a run" below). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/run_int.h"
 #include "core/log.h"
@@ -11,6 +13,7 @@
 #include "core/util.h"
 #include "store/runs.h"
 #include "store/ti.h"
+#include "store/tiquery.h"
 
 /* 0 the run succeeded, 1 it did not (yet), -1 it does not exist or cannot be read. */
 int cli_print_run(Store *s, const char *dag_id, const char *run_id, int json)
@@ -65,44 +68,110 @@ int cli_print_run(Store *s, const char *dag_id, const char *run_id, int json)
     return ok ? 0 : 1;
 }
 
-/* Follow a run to its end: print each task as it finishes (text mode), return its state. */
+/* ---- following a run ---------------------------------------------------------------------
+ *
+ * A follower must cost the same per poll whatever the run's size: a run of 10,000 tasks is
+ * followed by reading its state and one GROUP BY of its instances' states (at most
+ * TI__COUNT rows), never the instances themselves; the full list is read once, at the end,
+ * by cli_print_run. Progress is one line each time the counts change, plus the names of
+ * newly failed instances (a bounded query, only when the failed count rose).
+ *
+ * Polls are woken by the store's change notifications, which a busy run sends by the
+ * thousand a second: reads are at least FOLLOW_MIN_GAP_US apart (the notifications in
+ * between are drained, not answered), and without any notification the follower still
+ * reads every FOLLOW_MAX_WAIT_US. A scheduler stepped here (dags test) is stepped as often
+ * as it asks, independently of the reads. */
+
+#define FOLLOW_MIN_GAP_US 50000LL   /* at most 20 reads a second */
+#define FOLLOW_MAX_WAIT_US 500000LL /* at least 2 a second */
+#define FOLLOW_MAX_FAILED_NAMED 10  /* failed instances named per poll */
+
+typedef struct Follow {
+    Store *s;
+    const char *dag_id, *run_id;
+    int64_t counts[TI__COUNT]; /* as last shown; counts[0] = -1 before the first */
+} Follow;
+
+static int64_t finished_of(const int64_t *c)
+{
+    int64_t n = 0;
+    for (int st = 0; st < TI__COUNT; st++)
+        if (ti_state_is_finished((TiState)st)) n += c[st];
+    return n;
+}
+
+/* Name the instances that failed since the last poll (newest last), at most a few. */
+static void follow_name_failed(Follow *f, int64_t rose, int64_t done, int64_t total)
+{
+    const char *failed[] = {"failed"};
+    TiqFilter q;
+    tiq_filter_init(&q);
+    q.dag_id = f->dag_id;
+    q.run_id = f->run_id;
+    q.states = failed;
+    q.n_states = 1;
+    q.order_sql = TIQ_COL_END " DESC";
+    q.limit = rose < FOLLOW_MAX_FAILED_NAMED ? (int)rose : FOLLOW_MAX_FAILED_NAMED;
+    TiqRow *rows;
+    size_t n;
+    if (store_tiq_list(f->s, &q, &rows, &n, NULL) != 0) return; /* only progress: the final list names them */
+    for (size_t i = n; i-- > 0;)
+        fprintf(stderr, "  %-32s %-16s try %d  [%lld/%lld done]\n", rows[i].ti.task_id, ti_state_name(rows[i].ti.state),
+                rows[i].ti.try_number, (long long)done, (long long)total);
+    if (rose > (int64_t)n) fprintf(stderr, "  ... and %lld more failed\n", (long long)(rose - (int64_t)n));
+    tiq_rows_free(rows, n);
+}
+
+/* One line when the counts changed since the last one: "[done/total done]  state n ...". */
+static void follow_progress(Follow *f, const int64_t *c)
+{
+    if (f->counts[0] >= 0 && memcmp(f->counts, c, sizeof f->counts) == 0) return;
+    int64_t total = 0, done = finished_of(c);
+    for (int st = 0; st < TI__COUNT; st++) total += c[st];
+    int64_t rose = f->counts[0] < 0 ? c[TI_FAILED] : c[TI_FAILED] - f->counts[TI_FAILED];
+    if (rose > 0) follow_name_failed(f, rose, done, total);
+    StrBuf line = {0};
+    sb_printf(&line, "  [%lld/%lld done]", (long long)done, (long long)total);
+    for (int st = 0; st < TI__COUNT; st++)
+        if (c[st]) sb_printf(&line, "  %s %lld", ti_state_name((TiState)st), (long long)c[st]);
+    fprintf(stderr, "%s\n", sb_str(&line));
+    sb_free(&line);
+    memcpy(f->counts, c, sizeof f->counts);
+}
+
 RunState cli_follow_run(Store *s, Scheduler *sched, const char *dag_id, const char *run_id, int quiet)
 {
     store_listen(s);
-    char **seen = NULL;
-    size_t n_seen = 0;
+    Follow f = {.s = s, .dag_id = dag_id, .run_id = run_id};
+    f.counts[0] = -1;
     RunState st = RUN_QUEUED;
+    int64_t last_read = INT64_MIN / 2;
+    int pending = 1; /* something may have changed since the last read */
     while (!cli_stop_flag) {
         int64_t next = util_now_us() + 200000;
         if (sched && sched_step(sched, &next) != 0) log_warn("scheduler", "%s", sched_error(sched));
-        DagRun r;
-        if (store_run_get(s, dag_id, run_id, &r) != 1) break;
-        st = r.state;
-        run_clear(&r);
-        TaskInstance *tis;
-        size_t n;
-        store_ti_list_run(s, dag_id, run_id, &tis, &n);
-        size_t total_done = 0;
-        for (size_t i = 0; i < n; i++) total_done += ti_state_is_finished(tis[i].state);
-        for (size_t i = 0; i < n; i++) {
-            if (!ti_state_is_finished(tis[i].state)) continue;
-            int known = 0;
-            for (size_t j = 0; j < n_seen; j++) known |= strcmp(seen[j], tis[i].id) == 0;
-            if (known) continue;
-            seen = xrealloc(seen, (n_seen + 1) * sizeof *seen);
-            seen[n_seen++] = xstrdup(tis[i].id);
-            if (!quiet)
-                fprintf(stderr, "  %-32s %-16s try %d  [%zu/%zu done]\n", tis[i].task_id,
-                        ti_state_name(tis[i].state), tis[i].try_number, total_done, n);
+        int64_t now = util_now_us();
+        if (pending && now - last_read >= FOLLOW_MIN_GAP_US) {
+            last_read = now;
+            pending = 0;
+            DagRun r;
+            if (store_run_get(s, dag_id, run_id, &r) != 1) break;
+            st = r.state;
+            run_clear(&r);
+            int64_t counts[TI__COUNT];
+            if (!quiet && store_tiq_run_state_counts(s, dag_id, run_id, counts) == 0) follow_progress(&f, counts);
+            if (st == RUN_SUCCESS || st == RUN_FAILED) break;
         }
-        ti_list_free(tis, n);
-        if (st == RUN_SUCCESS || st == RUN_FAILED) break;
-        int64_t wait = next - util_now_us();
-        if (wait > 500000) wait = 500000;
+        /* wait for a change, the scheduler's next step or the fallback read; a change that
+         * comes too soon after a read waits out the gap */
+        int64_t until = now + FOLLOW_MAX_WAIT_US;
+        if (sched && next < until) until = next;
+        if (pending && last_read + FOLLOW_MIN_GAP_US < until) until = last_read + FOLLOW_MIN_GAP_US;
+        int64_t wait = until - util_now_us();
         if (wait < 1000) wait = 1000;
-        store_wait_change(s, (int)(wait / 1000), NULL, 0);
+        int changed = store_wait_change(s, (int)(wait / 1000), NULL, 0);
+        if (changed < 0) usleep((useconds_t)wait); /* the store is unreachable: no busy loop meanwhile */
+        if (changed != 0 || util_now_us() - last_read >= FOLLOW_MAX_WAIT_US) pending = 1;
     }
-    for (size_t i = 0; i < n_seen; i++) free(seen[i]);
-    free(seen);
     return st;
 }
