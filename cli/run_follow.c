@@ -77,10 +77,11 @@ int cli_print_run(Store *s, const char *dag_id, const char *run_id, int json)
  * newly failed instances (a bounded query, only when the failed count rose).
  *
  * Polls are woken by the store's change notifications, which a busy run sends by the
- * thousand a second: reads are at least FOLLOW_MIN_GAP_US apart (the notifications in
- * between are drained, not answered), and without any notification the follower still
- * reads every FOLLOW_MAX_WAIT_US. A scheduler stepped here (dags test) is stepped as often
- * as it asks, independently of the reads. */
+ * thousand a second: reads are at least FOLLOW_MIN_GAP_US apart, the notifications that
+ * arrive in between are taken in one go after the gap (not one wake-up each), and without
+ * any notification the follower still reads every FOLLOW_MAX_WAIT_US. A scheduler stepped
+ * here (dags test) is stepped as often as it asks and on every change, independently of the
+ * reads. */
 
 #define FOLLOW_MIN_GAP_US 50000LL   /* at most 20 reads a second */
 #define FOLLOW_MAX_WAIT_US 500000LL /* at least 2 a second */
@@ -162,8 +163,18 @@ RunState cli_follow_run(Store *s, Scheduler *sched, const char *dag_id, const ch
             if (!quiet && store_tiq_run_state_counts(s, dag_id, run_id, counts) == 0) follow_progress(&f, counts);
             if (st == RUN_SUCCESS || st == RUN_FAILED) break;
         }
-        /* wait for a change, the scheduler's next step or the fallback read; a change that
-         * comes too soon after a read waits out the gap */
+        if (pending && !sched) {
+            /* a change came too soon after the last read: sleep out the gap instead of waking
+             * for every notification that follows, then drop what arrived meanwhile (the read
+             * covers it; each is taken from what the connection has already received) */
+            int64_t left = last_read + FOLLOW_MIN_GAP_US - util_now_us();
+            if (left > 0) usleep((useconds_t)left);
+            while (store_wait_change(s, 0, NULL, 0) > 0) {}
+            continue;
+        }
+        /* wait for a change, the scheduler's next step or the fallback read; with a scheduler
+         * to step (dags test), every change wakes it, and a change that comes too soon after
+         * a read waits out the gap */
         int64_t until = now + FOLLOW_MAX_WAIT_US;
         if (sched && next < until) until = next;
         if (pending && last_read + FOLLOW_MIN_GAP_US < until) until = last_read + FOLLOW_MIN_GAP_US;
