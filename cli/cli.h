@@ -6,7 +6,8 @@
 #include "core/config.h"
 
 int cmd_dags(GustConfig *cfg, int argc, char **argv);
-/* dags test|trigger|pause|unpause|list-runs (cmd_run.c); -1 if argv[1] is none of them. */
+/* dags test|trigger|pause|unpause|list-runs|backfill (cmd_dags_run.c); -1 if argv[1] is none of them.
+ * tasks states|test|clear (cmd_tasks.c); standalone (cmd_standalone.c). */
 int cmd_dags_run(GustConfig *cfg, int argc, char **argv);
 int cmd_tasks(GustConfig *cfg, int argc, char **argv);
 int cmd_standalone(GustConfig *cfg, int argc, char **argv);

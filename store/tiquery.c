@@ -327,6 +327,21 @@ int store_tiq_set_note(Store *s, const char *ti_id, const char *note)
     return n > 0;
 }
 
+int store_tiq_run_state_counts(Store *s, const char *dag_id, const char *run_id, int64_t counts[TI__COUNT])
+{
+    memset(counts, 0, TI__COUNT * sizeof *counts);
+    StoreParam p[] = {SP_S(dag_id), SP_S(run_id)};
+    StoreRows *r =
+        store_q(s, "SELECT state, COUNT(*) FROM task_instance WHERE dag_id = ? AND run_id = ? GROUP BY state", p, 2);
+    if (!r) return -1;
+    while (rows_next(r)) {
+        int st = ti_state_parse(rows_isnull(r, 0) ? NULL : rows_text(r, 0));
+        if (st >= 0) counts[st] += rows_int(r, 1);
+    }
+    rows_free(r);
+    return 0;
+}
+
 /* ---- tries ----------------------------------------------------------------------------- */
 
 void tiq_tries_free(TiqTry *t, size_t n)

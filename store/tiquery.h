@@ -117,6 +117,12 @@ int store_tiq_get(Store *s, const char *dag_id, const char *run_id, const char *
 /* Set (or clear, note NULL) a task instance's note. 1 set, 0 no such instance, -1 error. */
 int store_tiq_set_note(Store *s, const char *ti_id, const char *note);
 
+/* How many task instances of one run are in each state: counts[st] for every TiState
+ * (TI_NONE: those without a state; a state name this binary does not know counts nowhere).
+ * One GROUP BY over the run's rows (the instance index's prefix), read back as at most
+ * TI__COUNT rows: what a follower of the run polls instead of reading every instance. 0 / -1. */
+int store_tiq_run_state_counts(Store *s, const char *dag_id, const char *run_id, int64_t counts[TI__COUNT]);
+
 /* ---- tries ------------------------------------------------------------------------------ */
 
 /* One finished try, from task_instance_history. */
