@@ -779,10 +779,14 @@ int worker_claim(Store *store, DagCache *cache, ClusterConn *cluster, const Work
         try_claim_clear(claim);
         if (g.why == 1) {
             char err[512];
+            int64_t t0 = util_now_us();
             if (dagcache_load_index(cache, store, g.version, err, sizeof err) != 0) {
                 /* the try will fail with this reason once claimed; no gate to apply */
                 log_warn("worker", "ti=%s: %s", ti_id, err);
                 check = NULL;
+            } else {
+                log_info("worker", "dag=%s: DAG version %s read into the task cache in %lld ms", dag_id, g.version,
+                         (long long)((util_now_us() - t0) / 1000));
             }
             continue;
         }
