@@ -28,7 +28,7 @@ typedef struct Slot {
     int index;
     char ti_id[33];          /* the try running in this slot ("" when idle), for heartbeats */
     int try_number;
-    int finishing;           /* the try's outcome is being written: its heartbeat is left alone */
+    int finishing;           /* the try's outcome is being written: a refused heartbeat is that */
     volatile int cancel;     /* set at the end of the shutdown grace */
 } Slot;
 
@@ -147,8 +147,7 @@ typedef struct Snapshot {
     int n, busy;
     char (*ids)[33];
     int *tries;
-    char *finishing; /* its outcome is being written: still running here, no store heartbeat */
-    StrBuf running;  /* "id,id,..." */
+    StrBuf running; /* "id,id,..." */
 } Snapshot;
 
 static void snapshot_take(WorkerPool *p, Snapshot *s)
@@ -158,10 +157,8 @@ static void snapshot_take(WorkerPool *p, Snapshot *s)
     s->n = p->n;
     s->ids = xcalloc((size_t)s->n, sizeof *s->ids);
     s->tries = xcalloc((size_t)s->n, sizeof *s->tries);
-    s->finishing = xcalloc((size_t)s->n, 1);
     for (int i = 0; i < s->n; i++) {
         memcpy(s->ids[i], p->slots[i].ti_id, 33);
-        s->finishing[i] = (char)p->slots[i].finishing;
         s->tries[i] = p->slots[i].try_number;
         if (s->ids[i][0]) {
             s->busy = 1;
@@ -176,7 +173,6 @@ static void snapshot_free(Snapshot *s)
     sb_free(&s->running);
     free(s->ids);
     free(s->tries);
-    free(s->finishing);
 }
 
 static void beat_sleep(WorkerPool *p)
@@ -201,13 +197,14 @@ static void *heartbeat_main(void *arg)
         Snapshot sn;
         snapshot_take(p, &sn);
         for (int i = 0; store && i < sn.n; i++) {
-            if (!sn.ids[i][0] || sn.finishing[i]) continue;
+            if (!sn.ids[i][0]) continue;
             if (store_ti_heartbeat(store, sn.ids[i], sn.tries[i]) == 0) {
                 pthread_mutex_lock(&p->mu);
                 /* Fix: a try that finished between the snapshot and this heartbeat was refused
                  * because it is no longer running: its own finish, not a change made
                  * elsewhere. The slot says so (finishing, set before the finish is written), so
-                 * only a try still running when it was refused is ended. */
+                 * only a try still running when it was refused is ended. A finishing try is
+                 * still beaten for: its finish may wait out a store outage. */
                 if (strcmp(p->slots[i].ti_id, sn.ids[i]) == 0 && p->slots[i].try_number == sn.tries[i] &&
                     !p->slots[i].finishing) {
                     log_warn("worker", "ti=%s try=%d: its state was changed elsewhere (cleared or marked): ending it",
