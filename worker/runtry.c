@@ -1,6 +1,7 @@
 /* runtry — one try of one task instance, from claim to final state (see worker.h), and the
  * operators: bash, branch_bash, short_circuit_bash, empty, the sensors (file, time delta,
  * external task, http) in poke and reschedule mode, http and trigger_dagrun. */
+#include <errno.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,10 @@ static void trylog(Try *t, const char *fmt, ...)
 
 static int mkdirs(const char *path)
 {
+    /* the parent nearly always exists (or the folder itself does): one call, not one per
+     * component of the path (a dozen mkdir calls per try, most of them EEXIST) */
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+    if (errno != ENOENT) return -1;
     char buf[4096];
     util_strlcpy(buf, path, sizeof buf);
     for (char *p = buf + 1; *p; p++) {
