@@ -200,7 +200,12 @@ static cJSON *ctx_xcom(void *ud, const char *task_id, const char *key)
     int missing = 0;
     /* a task id written as in the file ("extract") or in full ("group.extract") */
     char *json = store_xcom_pull(c->store, c->run->dag_id, c->run->run_id, task_id, -1, key, &missing);
-    if (!json) {
+    if (!json && c->cache) {
+        char full[512];
+        if (dagcache_task_id_by_name(c->cache, c->store, c->version_id, task_id, full, sizeof full) == 1 &&
+            strcmp(full, task_id) != 0)
+            json = store_xcom_pull(c->store, c->run->dag_id, c->run->run_id, full, -1, key, &missing);
+    } else if (!json) {
         const DagTask *t = dag_find_task_by_name(c->dag, task_id);
         if (t && strcmp(t->task_id, task_id) != 0)
             json = store_xcom_pull(c->store, c->run->dag_id, c->run->run_id, t->task_id, -1, key, &missing);

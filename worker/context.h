@@ -12,6 +12,7 @@
 #include "core/dag.h"
 #include "core/secret.h"
 #include "core/template.h"
+#include "store/dagcache.h"
 #include "store/runs.h"
 #include "store/store.h"
 #include "store/ti.h"
@@ -19,11 +20,13 @@
 typedef struct TryContext {
     Store *store;              /* the worker thread's connection */
     const SecretKey *key;      /* decrypts connections; NULL: connections unavailable */
-    const Dag *dag;
+    const Dag *dag;            /* the version's fields; may hold only the task that runs */
     const DagTask *task;
     const DagRun *run;
     const TaskInstance *ti;
     cJSON *params;             /* DAG params < task params < the run's conf (owned) */
+    DagCache *cache;           /* NULL, or where the version's other tasks are looked up (by */
+    const char *version_id;    /* name, for xcom_pull) when dag holds only this one */
 } TryContext;
 
 /* Fill params from the DAG, the task and the run's conf. Call try_context_clear after. */

@@ -3,6 +3,7 @@
  * consuming while it runs a try, so it holds a message only when it can start it. Two
  * heartbeat threads say, for every try running here, that it is alive: one in the store,
  * one in Redis (the worker's key, with its running ids). */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,11 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "store/ti.h"
+#include "store/tryops.h"
 #include "worker/worker.h"
 #include "cluster/cluster.h"
+
+#define WORKER_THREAD_STACK (1024 * 1024) /* bytes of stack per pool thread */
 
 typedef struct Slot {
     struct WorkerPool *pool;
@@ -24,6 +28,7 @@ typedef struct Slot {
     int index;
     char ti_id[33];          /* the try running in this slot ("" when idle), for heartbeats */
     int try_number;
+    int finishing;           /* the try's outcome is being written: a refused heartbeat is that */
     volatile int cancel;     /* set at the end of the shutdown grace */
 } Slot;
 
@@ -34,11 +39,20 @@ struct WorkerPool {
     int n;
     volatile int stop;       /* stop taking work */
     volatile int stop_now;   /* the grace is over: end what runs */
-    pthread_mutex_t mu;      /* guards the slots' ti_id/try_number */
+    pthread_mutex_t mu;      /* guards the slots' ti_id/try_number/finishing */
     pthread_t heartbeat;      /* store heartbeats of the running tries */
     pthread_t cluster_beat;   /* the worker's key in Redis */
     long tries;
 };
+
+/* Called by the try just before it writes its outcome (TryControl.finishing). */
+static void slot_finishing(void *ud)
+{
+    Slot *sl = ud;
+    pthread_mutex_lock(&sl->pool->mu);
+    sl->finishing = 1;
+    pthread_mutex_unlock(&sl->pool->mu);
+}
 
 static void *slot_main(void *arg)
 {
@@ -70,17 +84,16 @@ static void *slot_main(void *arg)
         BrokerMsg m;
         int got = broker_next(broker, 200, &m);
         if (got <= 0) continue;
-        /* over a global rate limit: back to the scheduler, unclaimed, and the message acked */
-        int gate = worker_rate_gate(store, p->cache, cluster, m.ti_id, m.try_number);
-        if (gate == 0) {
+        /* the claim, with the global rate gate first for a rate-limited task (over the limit:
+         * back to the scheduler, unclaimed, and the message acked) */
+        TryClaim claim;
+        int won = worker_claim(store, p->cache, cluster, &p->opt, m.ti_id, m.try_number, &claim);
+        if (won == 2) {
             broker_ack(broker, m.tag);
             continue;
         }
         /* invariant 4: ack once the claim is committed (or lost); from then on the store and
          * the heartbeats own the try, so a long task never holds a delivery */
-        int won = gate < 0 ? -1
-                           : store_ti_claim(store, m.ti_id, m.try_number, p->opt.hostname, p->opt.worker_id,
-                                            (int)getpid());
         if (won < 0) {
             /* Fix: the store could not say (PostgreSQL down past the driver's retries): give the
              * message back instead of acking it, or the try would sit queued, unclaimed, until
@@ -110,13 +123,16 @@ static void *slot_main(void *arg)
         pthread_mutex_lock(&p->mu);
         util_strlcpy(sl->ti_id, m.ti_id, sizeof sl->ti_id);
         sl->try_number = m.try_number;
+        sl->finishing = 0;
         sl->cancel = p->stop_now; /* a try that starts during the final stop is ended at once */
         pthread_mutex_unlock(&p->mu);
         __atomic_add_fetch(&p->tries, 1, __ATOMIC_RELAXED);
-        int rc = worker_run_claimed(store, p->cache, &p->opt, m.ti_id, &sl->cancel);
+        TryControl ctl = {&sl->cancel, slot_finishing, sl};
+        int rc = worker_run_claimed(store, p->cache, &p->opt, &claim, &ctl);
         if (rc < 0) log_error("worker", "ti=%s try=%d: %s", m.ti_id, m.try_number, store_last_error(store));
         pthread_mutex_lock(&p->mu);
         sl->ti_id[0] = '\0';
+        sl->finishing = 0;
         pthread_mutex_unlock(&p->mu);
         if (!p->stop) broker_set_prefetch(broker, 1); /* free again: consume (see above) */
     }
@@ -184,7 +200,13 @@ static void *heartbeat_main(void *arg)
             if (!sn.ids[i][0]) continue;
             if (store_ti_heartbeat(store, sn.ids[i], sn.tries[i]) == 0) {
                 pthread_mutex_lock(&p->mu);
-                if (strcmp(p->slots[i].ti_id, sn.ids[i]) == 0 && p->slots[i].try_number == sn.tries[i]) {
+                /* Fix: a try that finished between the snapshot and this heartbeat was refused
+                 * because it is no longer running: its own finish, not a change made
+                 * elsewhere. The slot says so (finishing, set before the finish is written), so
+                 * only a try still running when it was refused is ended. A finishing try is
+                 * still beaten for: its finish may wait out a store outage. */
+                if (strcmp(p->slots[i].ti_id, sn.ids[i]) == 0 && p->slots[i].try_number == sn.tries[i] &&
+                    !p->slots[i].finishing) {
                     log_warn("worker", "ti=%s try=%d: its state was changed elsewhere (cleared or marked): ending it",
                              sn.ids[i], sn.tries[i]);
                     p->slots[i].cancel = 1;
@@ -195,6 +217,10 @@ static void *heartbeat_main(void *arg)
         int done = p->stop && !sn.busy;
         snapshot_free(&sn);
         if (done) break;
+        /* What the tries freed (a large log, a big XCom, a template's output) goes back to the
+         * system every beat rather than staying as the process's high-water mark; once every
+         * couple of seconds costs nothing measurable, once per try would. */
+        malloc_trim(0);
     }
     store_free(store);
     return NULL;
@@ -251,13 +277,20 @@ WorkerPool *worker_pool_start(const WorkerOptions *opt, DagCache *cache, char *e
     p->n = opt->concurrency;
     p->slots = xcalloc((size_t)p->n, sizeof *p->slots);
     pthread_mutex_init(&p->mu, NULL);
+    /* Explicit stacks: the default (8 MB, from ulimit -s) only reserves address space, but a
+     * bounded one keeps a slot's touched stack, and the address space of -c 64, small. The
+     * deepest user is a try's template rendering and libpq/OpenSSL/libcurl calls. */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_THREAD_STACK);
     for (int i = 0; i < p->n; i++) {
         p->slots[i].pool = p;
         p->slots[i].index = i;
-        pthread_create(&p->slots[i].thread, NULL, slot_main, &p->slots[i]);
+        pthread_create(&p->slots[i].thread, &attr, slot_main, &p->slots[i]);
     }
-    pthread_create(&p->heartbeat, NULL, heartbeat_main, p);
-    pthread_create(&p->cluster_beat, NULL, cluster_beat_main, p);
+    pthread_create(&p->heartbeat, &attr, heartbeat_main, p);
+    pthread_create(&p->cluster_beat, &attr, cluster_beat_main, p);
+    pthread_attr_destroy(&attr);
     return p;
 }
 

@@ -1,6 +1,7 @@
 /* runtry — one try of one task instance, from claim to final state (see worker.h), and the
  * operators: bash, branch_bash, short_circuit_bash, empty, the sensors (file, time delta,
  * external task, http) in poke and reschedule mode, http and trigger_dagrun. */
+#include <errno.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "store/kv.h"
 #include "store/xcom.h"
 #include "store/assets.h"
+#include "store/tryops.h"
 #include "worker/context.h"
 #include "worker/executor.h"
 #include "worker/http.h"
@@ -34,7 +36,7 @@ typedef struct Try {
     volatile int *cancel;
     TaskInstance ti;
     DagRun run;
-    const Dag *dag;
+    Dag *dag;             /* the version's fields and this one task (dagcache_task), owned */
     const DagTask *task;
     TryContext ctx;
     cJSON *args;          /* rendered operator fields */
@@ -102,6 +104,10 @@ static void trylog(Try *t, const char *fmt, ...)
 
 static int mkdirs(const char *path)
 {
+    /* the parent nearly always exists (or the folder itself does): one call, not one per
+     * component of the path (a dozen mkdir calls per try, most of them EEXIST) */
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+    if (errno != ENOENT) return -1;
     char buf[4096];
     util_strlcpy(buf, path, sizeof buf);
     for (char *p = buf + 1; *p; p++) {
@@ -200,15 +206,21 @@ static int skip_tx(Store *s, void *ud)
  * start that one by its trigger rule (an all_done task after a short circuit ran). */
 static void skip_downstream(Try *t, char **keep, size_t n_keep, int transitive)
 {
-    const Dag *d = t->dag;
-    const char **todo = xcalloc(d->n_tasks + 1, sizeof *todo);
+    /* the try holds only its own task: the shape of the whole version comes from the cache */
+    char err[256];
+    DagGraph *d = dagcache_graph(t->cache, t->store, t->run.dag_version_id, err, sizeof err);
+    if (!d) {
+        trylog(t, "cannot skip downstream tasks: %s", err);
+        return;
+    }
+    const char **todo = xcalloc(d->n + 1, sizeof *todo);
     size_t n_todo = 0;
     todo[n_todo++] = t->task->task_id;
-    const char **skip = xcalloc(d->n_tasks + 1, sizeof *skip);
+    const char **skip = xcalloc(d->n + 1, sizeof *skip);
     size_t n_skip = 0;
     for (size_t k = 0; k < n_todo; k++) {
-        for (size_t i = 0; i < d->n_tasks; i++) {
-            const DagTask *x = d->tasks[i];
+        for (size_t i = 0; i < d->n; i++) {
+            const DagGraphTask *x = &d->tasks[i];
             int is_down = 0;
             for (size_t u = 0; u < x->n_upstream; u++) is_down |= strcmp(x->upstream[u], todo[k]) == 0;
             if (!is_down) continue;
@@ -217,10 +229,10 @@ static void skip_downstream(Try *t, char **keep, size_t n_keep, int transitive)
             if (kept) continue;
             int seen = 0;
             for (size_t j = 0; j < n_skip; j++) seen |= strcmp(skip[j], x->task_id) == 0;
-            if (!seen && n_skip < d->n_tasks) skip[n_skip++] = x->task_id;
+            if (!seen && n_skip < d->n) skip[n_skip++] = x->task_id;
             seen = 0;
             for (size_t j = 0; j < n_todo; j++) seen |= strcmp(todo[j], x->task_id) == 0;
-            if (transitive && !seen && n_todo < d->n_tasks) todo[n_todo++] = x->task_id;
+            if (transitive && !seen && n_todo < d->n) todo[n_todo++] = x->task_id;
         }
     }
     SkipSet set = {t, skip, n_skip, xcalloc(n_skip + 1, 1)};
@@ -232,6 +244,7 @@ static void skip_downstream(Try *t, char **keep, size_t n_keep, int transitive)
     free(set.done);
     free(skip);
     free(todo);
+    free(d);
 }
 
 /* ---- bash and its variants ------------------------------------------------------------ */
@@ -494,8 +507,12 @@ static TryEnd run_trigger(Try *t)
         snprintf(t->why, sizeof t->why, "no DAG '%s' to trigger", target);
         return END_FAILED;
     }
-    char err[256];
-    const Dag *d = dagcache_get(t->cache, t->store, sd.latest_version_id, err, sizeof err);
+    /* parsed for this try and freed after: a worker keeps no whole DAG (see dagcache.h) */
+    char err[256] = "";
+    char *text = store_dag_version_data(t->store, sd.latest_version_id);
+    Dag *d = text ? dag_from_json(text, err, sizeof err) : NULL;
+    if (!text) snprintf(err, sizeof err, "its version cannot be read: %s", store_last_error(t->store));
+    free(text);
     const cJSON *conf = cJSON_GetObjectItemCaseSensitive(t->args, "conf");
     char *conf_text = conf ? cJSON_PrintUnformatted(conf) : NULL;
     char rid[160];
@@ -510,8 +527,10 @@ static TryEnd run_trigger(Try *t)
                : -1;
     free(conf_text);
     store_dag_clear(&sd);
+    int parsed = d != NULL;
+    dag_free(d);
     if (rc < 0) {
-        snprintf(t->why, sizeof t->why, "cannot trigger %s: %s", target, d ? store_last_error(t->store) : err);
+        snprintf(t->why, sizeof t->why, "cannot trigger %s: %s", target, parsed ? store_last_error(t->store) : err);
         return END_FAILED;
     }
     trylog(t, "triggered %s run %s%s", target, made, rc == 0 ? " (it already existed)" : "");
@@ -560,43 +579,47 @@ static TryEnd execute(Try *t)
 int worker_run_try(Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id, int try_number,
                    volatile int *cancel)
 {
-    int won = store_ti_claim(store, ti_id, try_number, opt->hostname, opt->worker_id, (int)getpid());
+    TryClaim claim;
+    int won = store_try_claim(store, ti_id, try_number, opt->hostname, opt->worker_id, (int)getpid(), NULL, NULL,
+                              &claim);
     if (won <= 0) return won;
-    return worker_run_claimed(store, cache, opt, ti_id, cancel);
+    TryControl ctl = {cancel, NULL, NULL};
+    return worker_run_claimed(store, cache, opt, &claim, &ctl);
 }
 
-int worker_run_claimed(Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id,
-                       volatile int *cancel)
+int worker_run_claimed(Store *store, DagCache *cache, const WorkerOptions *opt, TryClaim *claim,
+                       const TryControl *ctl)
 {
+    volatile int *cancel = ctl ? ctl->cancel : NULL;
     Try t;
     memset(&t, 0, sizeof t);
     t.store = store;
     t.cache = cache;
     t.opt = opt;
     t.cancel = cancel;
-    if (store_ti_get(store, ti_id, &t.ti) != 1 || store_run_get(store, t.ti.dag_id, t.ti.run_id, &t.run) != 1) {
-        log_error("worker", "ti=%s: claimed but cannot be read back: %s", ti_id, store_last_error(store));
-        ti_clear(&t.ti);
-        return -1;
-    }
+    /* the claim read the instance and its run in its transaction: they are the try's now */
+    t.ti = claim->ti;
+    t.run = claim->run;
+    memset(claim, 0, sizeof *claim);
+    const char *ti_id = t.ti.id;
     t.log_path = log_path_for(&t);
     t.last_flush = util_now_us();
     char err[512];
     TryEnd end = END_FAILED;
-    t.dag = dagcache_get(cache, store, t.run.dag_version_id, err, sizeof err);
-    t.task = t.dag ? dag_find_task(t.dag, t.ti.task_id) : NULL;
+    t.dag = dagcache_task(cache, store, t.run.dag_version_id, t.ti.task_id, err, sizeof err);
+    t.task = t.dag ? t.dag->tasks[0] : NULL;
     log_info("worker", "dag=%s run=%s task=%s try=%d: running", t.ti.dag_id, t.ti.run_id, t.ti.task_id,
              t.ti.try_number);
     if (!t.task) {
-        snprintf(t.why, sizeof t.why, "%s", t.dag ? "the task is not in the run's DAG version" : err);
+        snprintf(t.why, sizeof t.why, "%s", err);
         trylog(&t, "%s", t.why);
         end = END_FAILED_NO_RETRY;
     } else {
-        t.ctx = (TryContext){store, opt->key, t.dag, t.task, &t.run, &t.ti, NULL};
+        t.ctx = (TryContext){store, opt->key, t.dag, t.task, &t.run, &t.ti, NULL, cache, t.run.dag_version_id};
         try_context_init(&t.ctx);
         trylog(&t, "try %d of %d: %s (%s) on %s", t.ti.try_number, t.task->retries + 1, t.task->task_id,
                t.task->op->name, opt->hostname);
-        store_xcom_clear(store, t.ti.dag_id, t.ti.run_id, t.ti.task_id, t.ti.map_index);
+        /* the claim cleared the XComs of the last try in its transaction */
         t.args = cJSON_Duplicate(t.task->args, 1);
         if (t.task->env) cJSON_AddItemToObject(t.args, "__env", cJSON_Duplicate(t.task->env, 1));
         if (try_context_render(&t.ctx, t.args, err, sizeof err) != 0) {
@@ -637,16 +660,21 @@ int worker_run_claimed(Store *store, DagCache *cache, const WorkerOptions *opt, 
     }
     char when[48] = "";
     if (at > 0) time_format_iso(at, 0, when, sizeof when);
+    /* the last line, and whatever the log holds that is not in the store yet, go into the
+     * finish's transaction: one round trip less per try, and no window in which the try has
+     * ended but its log has not */
+    t.last_flush = util_now_us();
     trylog(&t, "%s: %s%s%s", ti_state_name(to), t.why, at > 0 ? "; next attempt at " : "", when);
-    log_flush(&t);
-    int rc = store_ti_finish(store, ti_id, t.ti.try_number, to, at);
+    /* from here the heartbeat leaves this try alone: a refusal now is our own finish */
+    if (ctl && ctl->finishing) ctl->finishing(ctl->ud);
+    int rc = store_try_finish(store, ti_id, t.ti.try_number, to, at, t.logbuf.s, t.logbuf.len);
     /* Fix: a store that stays unreachable past store_tx's retries (30 s) used to lose the
      * try's outcome: the try stayed 'running' while its live worker no longer listed it, and
      * only a zombie sweep could end it, as failed. Keep trying while the worker runs (the
      * slot still lists the try, so it is no zombie); at shutdown (cancel) give up and leave
      * it to the zombie sweep, as a dead worker's. Other errors would fail again: not retried.
      * store_ti_finish is conditional, so a retry after a commit whose reply was lost is
-     * refused, not applied twice. */
+     * refused, not applied twice (the log's last chunk may then be stored twice). */
     for (int64_t pause = 1000000; rc < 0 && cancel && !*cancel &&
                                   (store_error_kind(store->conn) == STORE_ERR_CONNECTION ||
                                    store_error_kind(store->conn) == STORE_ERR_BUSY);
@@ -654,13 +682,14 @@ int worker_run_claimed(Store *store, DagCache *cache, const WorkerOptions *opt, 
         log_error("worker", "ti=%s try=%d: cannot record %s: %s (trying again)", ti_id, t.ti.try_number,
                   ti_state_name(to), store_last_error(store));
         for (int64_t slept = 0; slept < pause && !(cancel && *cancel); slept += 100000) usleep(100000);
-        rc = store_ti_finish(store, ti_id, t.ti.try_number, to, at);
+        rc = store_try_finish(store, ti_id, t.ti.try_number, to, at, t.logbuf.s, t.logbuf.len);
     }
     if (rc == 0) log_warn("worker", "ti=%s: %s (the try was taken away)", ti_id, store_last_error(store));
     log_info("worker", "dag=%s run=%s task=%s try=%d: %s (%s)", t.ti.dag_id, t.ti.run_id, t.ti.task_id,
              t.ti.try_number, ti_state_name(to), t.why);
     cJSON_Delete(t.args);
     if (t.task) try_context_clear(&t.ctx);
+    dag_free(t.dag);
     sb_free(&t.logbuf);
     free(t.log_path);
     run_clear(&t.run);
@@ -672,54 +701,102 @@ int worker_run_claimed(Store *store, DagCache *cache, const WorkerOptions *opt, 
  * A task's rate_limit is either a rate ("10/m": a limit of its own, shared by all its
  * instances on every worker) or the name of a limit set with `gust ratelimits set`. Over the
  * limit, the try is handed back to the scheduler with next_attempt_at; it consumes no try
- * and holds no slot. Redis unreachable: the task waits (fail closed) and others run. */
-int worker_rate_gate(Store *store, DagCache *cache, ClusterConn *cluster, const char *ti_id, int try_number)
+ * and holds no slot. Redis unreachable: the task waits (fail closed) and others run.
+ * 1 go ahead, 0 deferred, -1 error (the deferral was not recorded). */
+static int rate_gate(Store *store, ClusterConn *cluster, const char *dag_id, const char *task_id,
+                     const char *rate_limit, const char *ti_id, int try_number)
 {
-    TaskInstance ti;
-    if (store_ti_get(store, ti_id, &ti) != 1) return 1; /* the claim will say what is wrong */
-    DagRun run;
-    int go = 1;
-    if (store_run_get(store, ti.dag_id, ti.run_id, &run) == 1) {
-        char err[256];
-        const Dag *d = dagcache_get(cache, store, run.dag_version_id, err, sizeof err);
-        const DagTask *t = d ? dag_find_task(d, ti.task_id) : NULL;
-        if (t && t->rate_limit && *t->rate_limit) {
-            double per_s = 0;
-            int burst = 1;
-            char key[600], *named = NULL;
-            if (cluster_rate_parse(t->rate_limit, &per_s, &burst, err, sizeof err) == 0) {
-                snprintf(key, sizeof key, "task:%s.%s", ti.dag_id, ti.task_id);
-            } else if (cluster && cluster_ratelimit_get(cluster, t->rate_limit, &named) == 1 &&
-                       cluster_rate_parse(named, &per_s, &burst, err, sizeof err) == 0) {
-                snprintf(key, sizeof key, "%s", t->rate_limit);
-            } else {
-                per_s = 0;
-            }
-            free(named);
-            int64_t retry_after = 1000000;
-            int r = per_s > 0 && cluster ? cluster_rate_acquire(cluster, key, per_s, burst, &retry_after) : -1;
-            if (per_s <= 0 && !(cluster && cluster_error(cluster)[0])) {
-                log_warn("worker", "dag=%s task=%s: rate_limit '%s' is neither a rate nor a known limit: ignored",
-                         ti.dag_id, ti.task_id, t->rate_limit);
-                r = 1;
-            }
-            if (r != 1) {
-                if (r < 0) {
-                    log_warn("worker", "dag=%s task=%s: rate limit unavailable (%s): waiting", ti.dag_id, ti.task_id,
-                             cluster ? cluster_error(cluster) : "no cluster");
-                    retry_after = 1000000;
-                }
-                int moved = store_ti_defer(store, ti_id, try_number, util_now_us() + retry_after);
-                if (moved == 1)
-                    log_debug("worker", "dag=%s task=%s try=%d: over its rate limit, back in %lld ms", ti.dag_id,
-                              ti.task_id, try_number, (long long)(retry_after / 1000));
-                /* Fix: a deferral the store did not record is an error (-1: the pool requeues the
-                 * message); acking it would leave the try queued until scheduler.queued_timeout */
-                go = moved < 0 ? -1 : 0;
-            }
-        }
-        run_clear(&run);
+    double per_s = 0;
+    int burst = 1;
+    char key[600], err[256], *named = NULL;
+    if (cluster_rate_parse(rate_limit, &per_s, &burst, err, sizeof err) == 0) {
+        snprintf(key, sizeof key, "task:%s.%s", dag_id, task_id);
+    } else if (cluster && cluster_ratelimit_get(cluster, rate_limit, &named) == 1 &&
+               cluster_rate_parse(named, &per_s, &burst, err, sizeof err) == 0) {
+        snprintf(key, sizeof key, "%s", rate_limit);
+    } else {
+        per_s = 0;
     }
-    ti_clear(&ti);
-    return go;
+    free(named);
+    int64_t retry_after = 1000000;
+    int r = per_s > 0 && cluster ? cluster_rate_acquire(cluster, key, per_s, burst, &retry_after) : -1;
+    if (per_s <= 0 && !(cluster && cluster_error(cluster)[0])) {
+        log_warn("worker", "dag=%s task=%s: rate_limit '%s' is neither a rate nor a known limit: ignored", dag_id,
+                 task_id, rate_limit);
+        r = 1;
+    }
+    if (r == 1) return 1;
+    if (r < 0) {
+        log_warn("worker", "dag=%s task=%s: rate limit unavailable (%s): waiting", dag_id, task_id,
+                 cluster ? cluster_error(cluster) : "no cluster");
+        retry_after = 1000000;
+    }
+    int moved = store_ti_defer(store, ti_id, try_number, util_now_us() + retry_after);
+    if (moved == 1)
+        log_debug("worker", "dag=%s task=%s try=%d: over its rate limit, back in %lld ms", dag_id, task_id,
+                  try_number, (long long)(retry_after / 1000));
+    /* Fix: a deferral the store did not record is an error (-1: the pool requeues the
+     * message); acking it would leave the try queued until scheduler.queued_timeout */
+    return moved < 0 ? -1 : 0;
+}
+
+/* Inside the claim's transaction: does the task need the rate gate first? It answers from the
+ * cache only (a claim must not wait on Redis while it holds the row). */
+typedef struct GateCheck {
+    DagCache *cache;
+    int why;           /* 0 go on, 1 the version's index is not cached yet, 2 rate-limited */
+    char version[33];
+    char rate[256];
+} GateCheck;
+
+static int gate_check(void *ud, const TaskInstance *ti, const DagRun *run)
+{
+    GateCheck *g = ud;
+    g->why = 0;
+    if (!run->dag_version_id) return 0; /* the try will fail for want of it */
+    int k = dagcache_peek_rate_limit(g->cache, run->dag_version_id, ti->task_id, g->rate, sizeof g->rate);
+    if (k == 0) {
+        util_strlcpy(g->version, run->dag_version_id, sizeof g->version);
+        g->why = 1;
+        return 1;
+    }
+    if (k < 0 || !g->rate[0]) return 0; /* not in the version: the try says so */
+    g->why = 2;
+    return 1;
+}
+
+int worker_claim(Store *store, DagCache *cache, ClusterConn *cluster, const WorkerOptions *opt, const char *ti_id,
+                 int try_number, TryClaim *claim)
+{
+    GateCheck g;
+    memset(&g, 0, sizeof g);
+    g.cache = cache;
+    TryClaimCheck check = gate_check;
+    for (int round = 1;; round++) {
+        if (round > 3) check = NULL; /* the index keeps being dropped: claim without the gate */
+        int rc = store_try_claim(store, ti_id, try_number, opt->hostname, opt->worker_id, (int)getpid(), check, &g,
+                                 claim);
+        if (rc != 2) return rc;
+        /* undone before it committed: find out what the gate needs, then claim again */
+        char dag_id[256], task_id[256];
+        util_strlcpy(dag_id, claim->ti.dag_id ? claim->ti.dag_id : "", sizeof dag_id);
+        util_strlcpy(task_id, claim->ti.task_id ? claim->ti.task_id : "", sizeof task_id);
+        try_claim_clear(claim);
+        if (g.why == 1) {
+            char err[512];
+            int64_t t0 = util_now_us();
+            if (dagcache_load_index(cache, store, g.version, err, sizeof err) != 0) {
+                /* the try will fail with this reason once claimed; no gate to apply */
+                log_warn("worker", "ti=%s: %s", ti_id, err);
+                check = NULL;
+            } else {
+                log_info("worker", "dag=%s: DAG version %s read into the task cache in %lld ms", dag_id, g.version,
+                         (long long)((util_now_us() - t0) / 1000));
+            }
+            continue;
+        }
+        int gate = rate_gate(store, cluster, dag_id, task_id, g.rate, ti_id, try_number);
+        if (gate <= 0) return gate < 0 ? -1 : 2;
+        check = NULL; /* within the limit: claim it for real */
+    }
 }

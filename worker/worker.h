@@ -42,18 +42,32 @@ void worker_pool_stop(WorkerPool *p, int64_t grace_us);
 /* Tries started since the pool started (for tests and the status line). */
 long worker_pool_tries(const WorkerPool *p);
 
-/* One delivery, start to end, on the calling thread (what each pool thread does; also used
- * by `gust dags test` and `gust tasks test`). Returns 1 ran, 0 the claim was lost, -1 error. */
+/* How the pool follows one try. */
+typedef struct TryControl {
+    volatile int *cancel;        /* set to end the try (shutdown, or its state changed elsewhere) */
+    void (*finishing)(void *ud); /* may be NULL: called once, just before the try's outcome is
+                                    written (from then on a refused heartbeat is that write) */
+    void *ud;
+} TryControl;
+
+/* One delivery, start to end, on the calling thread, without the rate gate (`gust dags test`
+ * and `gust tasks test`). Returns 1 ran, 0 the claim was lost, -1 error. */
 struct Store;
+struct TryClaim;
+struct ClusterConn;
 int worker_run_try(struct Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id,
                    int try_number, volatile int *cancel);
-/* The same after the claim was won (the pool claims, acks, then runs). */
-int worker_run_claimed(struct Store *store, DagCache *cache, const WorkerOptions *opt, const char *ti_id,
-                       volatile int *cancel);
-/* Before claiming: is the task over its global rate limit? 1 go ahead, 0 deferred (the try
- * went back to scheduled with next_attempt_at and was not consumed), -1 error. */
-struct ClusterConn;
-int worker_rate_gate(struct Store *store, DagCache *cache, struct ClusterConn *cluster, const char *ti_id,
-                     int try_number);
+/* Claim a delivery (what each pool thread does first): one transaction that claims the try,
+ * clears its XComs and reads the instance and its run into *claim. A task with a rate_limit
+ * (known from the cache, without a read) passes the global rate gate first: over the limit,
+ * the try goes back to the scheduler with next_attempt_at, unconsumed. 1 won (try_claim_clear
+ * or run *claim), 0 lost (ack and drop: someone else has it), 2 deferred by the rate limit
+ * (ack), -1 error (give the message back). */
+int worker_claim(struct Store *store, DagCache *cache, struct ClusterConn *cluster, const WorkerOptions *opt,
+                 const char *ti_id, int try_number, struct TryClaim *claim);
+/* Run a won claim to its end (takes its rows) and record the outcome in one transaction with
+ * the log's last chunk. 1 ran, -1 the outcome could not be recorded. */
+int worker_run_claimed(struct Store *store, DagCache *cache, const WorkerOptions *opt, struct TryClaim *claim,
+                       const TryControl *ctl);
 
 #endif
