@@ -1,5 +1,6 @@
 /* cmd_standalone — `gust standalone`: the DAG processor, the scheduler, a pool of workers
  * and the API in one process on the SQLite store in core.home, until a signal. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,9 @@ int cmd_standalone(GustConfig *cfg, int argc, char **argv)
         fprintf(stderr, "gust standalone: unknown argument '%s'\n", argv[i]);
         return 2;
     }
+    /* as for gust worker (cli/cmd_daemons.c): per-thread malloc arenas keep each slot
+     * thread's transient peaks for good; two are enough. Before any thread starts. */
+    mallopt(M_ARENA_MAX, 2);
     int64_t t0 = util_now_us();
     char *url = cli_store_url(cfg, "standalone");
     if (!url) return 1;

@@ -56,11 +56,6 @@ void run_id_make(const char *run_type, int64_t logical_date, char *out, size_t o
     snprintf(out, outlen, "%s__%s", run_type, ts);
 }
 
-#define RUN_COLUMNS                                                                                         \
-    "id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, run_after, state, " \
-    "conf, note, queued_at, start_date, end_date, last_scheduling_decision, triggered_by, dag_version_id, "  \
-    "clear_number, triggering_user_name"
-
 static int64_t opt_int(StoreRows *r, int c)
 {
     return rows_isnull(r, c) ? -1 : rows_int(r, c);
@@ -168,7 +163,7 @@ int store_run_create(Store *s, const RunSpec *spec, const TiSpec *tis, size_t n,
 int store_run_get(Store *s, const char *dag_id, const char *run_id, DagRun *out)
 {
     StoreParam p[] = {SP_S(dag_id), SP_S(run_id)};
-    StoreRows *r = store_q(s, "SELECT " RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND run_id = ?", p, 2);
+    StoreRows *r = store_q(s, "SELECT " STORE_RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND run_id = ?", p, 2);
     if (!r) return -1;
     int found = rows_next(r);
     if (found) store_run_read_row(r, out);
@@ -179,7 +174,7 @@ int store_run_get(Store *s, const char *dag_id, const char *run_id, DagRun *out)
 int store_run_list(Store *s, const char *dag_id, int limit, DagRun **out, size_t *n)
 {
     StoreParam p[] = {SP_S(dag_id), SP_I(limit > 0 ? limit : 1000000000)};
-    StoreRows *r = store_q(s, "SELECT " RUN_COLUMNS " FROM dag_run WHERE dag_id = ? ORDER BY run_after DESC, id DESC LIMIT ?",
+    StoreRows *r = store_q(s, "SELECT " STORE_RUN_COLUMNS " FROM dag_run WHERE dag_id = ? ORDER BY run_after DESC, id DESC LIMIT ?",
                            p, 2);
     if (!r) return -1;
     return read_runs(r, out, n);
@@ -189,7 +184,7 @@ int store_runs_lock_active(Store *s, int max, DagRun **out, size_t *n)
 {
     StrBuf sql = {0};
     sb_printf(&sql,
-              "SELECT " RUN_COLUMNS " FROM dag_run WHERE state IN ('queued', 'running') "
+              "SELECT " STORE_RUN_COLUMNS " FROM dag_run WHERE state IN ('queued', 'running') "
               "ORDER BY last_scheduling_decision NULLS FIRST, run_after LIMIT ?%s",
               store_sql(s->conn, STORE_SQL_SKIP_LOCKED));
     StoreParam p[] = {SP_I(max)};
@@ -291,7 +286,7 @@ int store_run_count_running(Store *s, const char *dag_id, int64_t *count)
 int store_run_get_by_logical(Store *s, const char *dag_id, int64_t logical_date, DagRun *out)
 {
     StoreParam p[] = {SP_S(dag_id), SP_I(logical_date)};
-    StoreRows *r = store_q(s, "SELECT " RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND logical_date = ?", p, 2);
+    StoreRows *r = store_q(s, "SELECT " STORE_RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND logical_date = ?", p, 2);
     if (!r) return -1;
     int found = rows_next(r);
     if (found) store_run_read_row(r, out);
@@ -305,7 +300,7 @@ int store_run_list_between(Store *s, const char *dag_id, int64_t from_us, int64_
     *n = 0;
     StoreParam p[] = {SP_S(dag_id), SP_I(from_us >= 0 ? from_us : INT64_MIN), SP_I(to_us >= 0 ? to_us : INT64_MAX)};
     StoreRows *r = store_q(s,
-                           "SELECT " RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND logical_date IS NOT NULL "
+                           "SELECT " STORE_RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND logical_date IS NOT NULL "
                            "AND logical_date >= ? AND logical_date <= ? ORDER BY logical_date, id",
                            p, 3);
     if (!r) return -1;

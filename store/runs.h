@@ -36,10 +36,15 @@ typedef struct DagRun {
 } DagRun;
 
 void run_clear(DagRun *r);
-/* Read columns 0-18 of a row that selects the store's run columns in their order (store/runs.c's
- * RUN_COLUMNS: id, dag_id, run_id, ..., clear_number, triggering_user_name), for queries
+/* Read columns 0-18 of a row that selects the store's run columns in their order (STORE_RUN_COLUMNS below:
+ * id, dag_id, run_id, ..., clear_number, triggering_user_name), for queries
  * elsewhere that select more after them. */
 void store_run_read_row(StoreRows *r, DagRun *d);
+/* The columns store_run_read_row reads, in its order. */
+#define STORE_RUN_COLUMNS                                                                                   \
+    "id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, run_after, state, " \
+    "conf, note, queued_at, start_date, end_date, last_scheduling_decision, triggered_by, dag_version_id, "  \
+    "clear_number, triggering_user_name"
 void run_list_free(DagRun *runs, size_t n);
 
 /* What a new run is; strings are copied. */

@@ -98,11 +98,6 @@ void ti_list_free(TaskInstance *list, size_t n)
     free(list);
 }
 
-#define TI_COLUMNS                                                                                            \
-    "id, dag_id, run_id, task_id, map_index, state, try_number, max_tries, start_date, end_date, duration, " \
-    "queued_at, scheduled_at, next_attempt_at, last_heartbeat_at, hostname, worker_id, pid, queue, pool, "   \
-    "pool_slots, priority_weight, operator, dag_version_id, first_poke_at"
-
 static int64_t opt_int(StoreRows *r, int c)
 {
     return rows_isnull(r, c) ? -1 : rows_int(r, c);
@@ -174,7 +169,7 @@ int store_ti_insert(Store *s, const char *dag_id, const char *run_id, const char
 int store_ti_get(Store *s, const char *id, TaskInstance *out)
 {
     StoreParam p[] = {SP_S(id)};
-    StoreRows *r = store_q(s, "SELECT " TI_COLUMNS " FROM task_instance WHERE id = ?", p, 1);
+    StoreRows *r = store_q(s, "SELECT " STORE_TI_COLUMNS " FROM task_instance WHERE id = ?", p, 1);
     if (!r) return -1;
     int found = rows_next(r);
     if (found) store_ti_read_row(r, out);
@@ -187,7 +182,7 @@ int store_ti_get_by_key(Store *s, const char *dag_id, const char *run_id, const 
 {
     StoreParam p[] = {SP_S(dag_id), SP_S(run_id), SP_S(task_id), SP_I(map_index)};
     StoreRows *r = store_q(s,
-                           "SELECT " TI_COLUMNS " FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = ? "
+                           "SELECT " STORE_TI_COLUMNS " FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = ? "
                            "AND map_index = ?",
                            p, 4);
     if (!r) return -1;
@@ -205,7 +200,7 @@ int store_ti_list_run(Store *s, const char *dag_id, const char *run_id, TaskInst
     *n = 0;
     StoreParam p[] = {SP_S(dag_id), SP_S(run_id)};
     StoreRows *r = store_q(s,
-                           "SELECT " TI_COLUMNS " FROM task_instance WHERE dag_id = ? AND run_id = ? "
+                           "SELECT " STORE_TI_COLUMNS " FROM task_instance WHERE dag_id = ? AND run_id = ? "
                            "ORDER BY task_id, map_index",
                            p, 2);
     if (!r) return -1;
@@ -568,7 +563,7 @@ int store_ti_list_scheduled(Store *s, int limit, TaskInstance **out, size_t *n)
 {
     StoreParam p[] = {SP_I(util_now_us()), SP_I(limit)};
     StoreRows *r = store_q(s,
-                           "SELECT " TI_COLUMNS " FROM task_instance WHERE state = 'scheduled' "
+                           "SELECT " STORE_TI_COLUMNS " FROM task_instance WHERE state = 'scheduled' "
                            "AND EXISTS (SELECT 1 FROM dag_run r WHERE r.dag_id = task_instance.dag_id "
                            "AND r.run_id = task_instance.run_id AND r.state = 'running') "
                            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
@@ -635,7 +630,7 @@ int store_ti_list_zombies(Store *s, int64_t before, TaskInstance **out, size_t *
 {
     StoreParam p[] = {SP_I(before)};
     StoreRows *r = store_q(s,
-                           "SELECT " TI_COLUMNS " FROM task_instance WHERE state IN ('running', 'restarting') "
+                           "SELECT " STORE_TI_COLUMNS " FROM task_instance WHERE state IN ('running', 'restarting') "
                            "AND COALESCE(last_heartbeat_at, start_date, 0) < ?",
                            p, 1);
     if (!r) {

@@ -60,9 +60,14 @@ typedef struct TaskInstance {
 
 void ti_clear(TaskInstance *t);                  /* frees the strings inside */
 /* Read columns 0-24 of a row that selects the store's task-instance columns in their order
- * (store/ti.c's TI_COLUMNS: id, dag_id, run_id, task_id, map_index, state, ..., first_poke_at),
+ * (STORE_TI_COLUMNS below: id, dag_id, run_id, task_id, map_index, state, ..., first_poke_at),
  * for queries elsewhere that select more after them. */
 void store_ti_read_row(StoreRows *r, TaskInstance *t);
+/* The columns store_ti_read_row reads, in its order. */
+#define STORE_TI_COLUMNS                                                                                      \
+    "id, dag_id, run_id, task_id, map_index, state, try_number, max_tries, start_date, end_date, duration, " \
+    "queued_at, scheduled_at, next_attempt_at, last_heartbeat_at, hostname, worker_id, pid, queue, pool, "   \
+    "pool_slots, priority_weight, operator, dag_version_id, first_poke_at"
 void ti_list_free(TaskInstance *list, size_t n);
 
 /* What a new instance is made of (from the DAG's task definition). */

@@ -158,7 +158,7 @@ void tiq_filter_init(TiqFilter *f)
 static void read_row(StoreRows *r, TiqRow *o)
 {
     memset(o, 0, sizeof *o);
-    store_ti_read_row(r, &o->ti); /* columns 0-24, TI_COLUMNS of store/ti.c */
+    store_ti_read_row(r, &o->ti); /* columns 0-24: STORE_TI_COLUMNS */
     o->note = opt_str(r, 25);
     o->rendered_fields = opt_str(r, 26);
     o->logical_date = opt_int(r, 27);

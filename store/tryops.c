@@ -9,16 +9,6 @@
 #include "store/journal.h"
 #include "store/xcom.h"
 
-/* The column lists store_ti_read_row and store_run_read_row read, in their order: the same as
- * TI_COLUMNS in store/ti.c and RUN_COLUMNS in store/runs.c (keep them in step). */
-#define TRY_TI_COLUMNS                                                                                        \
-    "id, dag_id, run_id, task_id, map_index, state, try_number, max_tries, start_date, end_date, duration, " \
-    "queued_at, scheduled_at, next_attempt_at, last_heartbeat_at, hostname, worker_id, pid, queue, pool, "   \
-    "pool_slots, priority_weight, operator, dag_version_id, first_poke_at"
-#define TRY_RUN_COLUMNS                                                                                     \
-    "id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, run_after, state, " \
-    "conf, note, queued_at, start_date, end_date, last_scheduling_decision, triggered_by, dag_version_id, "  \
-    "clear_number, triggering_user_name"
 
 void try_claim_clear(TryClaim *c)
 {
@@ -55,7 +45,7 @@ static int claim_fn(Store *s, void *ud)
                            "hostname = ?, worker_id = ?, pid = ?, end_date = NULL, duration = NULL, "
                            "first_poke_at = COALESCE(first_poke_at, ?) "
                            "WHERE id = ? AND try_number = ? AND COALESCE(state, 'none') = 'queued' "
-                           "RETURNING " TRY_TI_COLUMNS,
+                           "RETURNING " STORE_TI_COLUMNS,
                            p, 8);
     if (!r) return -1;
     int found = rows_next(r);
@@ -64,7 +54,7 @@ static int claim_fn(Store *s, void *ud)
     if (!found) return 0;
     TaskInstance *ti = &c->out->ti;
     StoreParam q[] = {SP_S(ti->dag_id), SP_S(ti->run_id)};
-    r = store_q(s, "SELECT " TRY_RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND run_id = ?", q, 2);
+    r = store_q(s, "SELECT " STORE_RUN_COLUMNS " FROM dag_run WHERE dag_id = ? AND run_id = ?", q, 2);
     if (!r) return -1;
     /* no run (it cannot be, with the foreign key): the claim stands and the try fails for want
      * of a DAG version, rather than the message coming back for ever */

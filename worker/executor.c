@@ -399,9 +399,7 @@ CHILD_CODE static _Noreturn void child_run(const Launch *L)
      * before unblocking also means no worker handler ever runs in the child. A signal
      * the worker handles or ignores that reached the child before setpgid is discarded
      * by a pass through SIG_IGN, as the worker's handler would have consumed it; left
-     * pending under SIG_DFL it would kill the task before it starts. (glibc refuses to
-     * change its two internal signals, 32 and 33; their handlers ignore what the process
-     * did not send itself, and nobody sends them to the child.) */
+     * pending under SIG_DFL it would kill the task before it starts. */
     for (int s = 1; s < NSIG; s++) {
         if (s == SIGKILL || s == SIGSTOP) continue;
         struct sigaction was;
@@ -409,6 +407,19 @@ CHILD_CODE static _Noreturn void child_run(const Launch *L)
             (void)sigaction(s, &L->ign, NULL);
             (void)sigaction(s, &L->dfl, NULL);
         }
+    }
+    /* glibc's sigaction refuses its two internal signals (32 and 33), so a worker started
+     * with them ignored (GNU make 4.3 starts its recipes so) would hand SIG_IGN on through
+     * execve. The raw system call resets them; nothing sends them to the child before the
+     * exec, after which glibc in the task installs its own handlers again. */
+    for (int s = 32; s <= 33 && s < NSIG; s++) {
+        struct {
+            void (*handler)(int);
+            unsigned long flags;
+            void (*restorer)(void);
+            unsigned long mask;
+        } kdfl = {SIG_DFL, 0, NULL, 0};
+        (void)syscall(SYS_rt_sigaction, s, &kdfl, NULL, sizeof kdfl.mask);
     }
     (void)sigprocmask(SIG_SETMASK, &L->no_signals, NULL);
 
