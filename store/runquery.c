@@ -37,7 +37,7 @@ void runq_rows_free(RunqRow *rows, size_t n)
     free(rows);
 }
 
-/* The columns of store/runs.c's RUN_COLUMNS over the alias r, in its order (store_run_read_row
+/* The columns of STORE_RUN_COLUMNS (store/runs.h) over the alias r, in its order (store_run_read_row
  * reads them), then the version's. */
 #define RUNQ_COLUMNS                                                                                             \
     "r.id, r.dag_id, r.run_id, r.run_type, r.logical_date, r.data_interval_start, r.data_interval_end, "        \
