@@ -408,8 +408,24 @@ print_status() {  # prints one line a service; returns 1 if any is down
   return $rc
 }
 
+# The servers' ports lie inside Linux's ephemeral range (32768-60999): a client socket that
+# happens to get 55672 as its local port stops RabbitMQ from listening there again after a
+# restart (seen: "could_not_start_listener 127.0.0.1:55672" in a busy run). Reserved ports
+# are never handed out as ephemeral ones. Needs root; elsewhere the risk stays, and is rare.
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur want p
+  [ -w "$f" ] || return 0
+  cur=$(cat "$f" 2>/dev/null) || return 0
+  want=$cur
+  for p in "$PG_PORT" "$AMQP_PORT" "$DIST_PORT" "$REDIS_PORT"; do
+    case ",$want," in *",$p,"*) ;; *) want=${want:+$want,}$p ;; esac
+  done
+  [ "$want" = "$cur" ] || echo "$want" >"$f" 2>/dev/null || true
+}
+
 cmd_start() {
   local svcs=("$@") s rc=0 t0=$EPOCHREALTIME
+  reserve_ports
   lock
   if [ ${#svcs[@]} -eq 1 ]; then
     "start_${svcs[0]}" || rc=1
