@@ -483,16 +483,28 @@ static int enqueue_tx(Store *store, void *ud)
     Enqueue *e = ud;
     Scheduler *s = e->s;
     e->queued = 0;
+    /* parallelism first: a saturated scheduler lists nothing (a fan-out of 10,000 keeps ~9,000
+     * instances scheduled; listing and sorting them every pass cost PostgreSQL 5 ms a pass) */
+    int64_t active = 0;
+    if (store_ti_count_active(store, NULL, &active) != 0) return -1;
+    int room = s->opt.parallelism - (int)active;
+    if (room <= 0) return 0;
+    /* the room, and some more for instances a full pool or DAG limit passes over, as
+     * Airflow's scheduler asks for at most the executor's free slots */
+    int want = room + 64 < 512 ? room + 64 : 512;
+    /* PostgreSQL: the list must come off the partial index ti_scheduled in its order. A run
+     * of thousands of instances created moments ago has no statistics yet, and the planner,
+     * expecting a few scheduled rows, picks another index and sorts them all: 1.7 ms a pass
+     * instead of 0.2 ms for a 10,000-task fan-out. Sorting is never what this transaction
+     * wants. */
+    if (!store_is_sqlite(store) && store_x(store, "SET LOCAL enable_sort = off", NULL, 0, NULL) != 0) return -1;
     TaskInstance *tis;
     size_t n;
-    if (store_ti_list_scheduled(store, 512, &tis, &n) != 0) return -1;
+    if (store_ti_list_scheduled(store, want, &tis, &n) != 0) return -1;
     if (n == 0) {
         free(tis);
         return 0;
     }
-    int64_t active = 0;
-    store_ti_count_active(s->store, NULL, &active);
-    int room = s->opt.parallelism - (int)active;
     PoolRoom *pools = xcalloc(n, sizeof *pools);
     DagRoom *dags = xcalloc(n, sizeof *dags);
     TaskRoom *tasks = xcalloc(n, sizeof *tasks);

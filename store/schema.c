@@ -269,6 +269,9 @@ static const char *const V3[] = {
  * move, and whether any is unfinished, without visiting the run's other rows. */
 static const char *const V4[] = {
     "CREATE INDEX ti_run_state ON task_instance (dag_id, run_id, state)",
+    /* what the enqueue step lists, in its order: the top of the scheduled instances by
+     * priority without sorting them all (store_ti_list_scheduled) */
+    "CREATE INDEX ti_scheduled ON task_instance (priority_weight DESC, scheduled_at, id) WHERE state = 'scheduled'",
     NULL,
 };
 static const Migration MIGRATIONS[] = {
@@ -279,7 +282,9 @@ static const Migration MIGRATIONS[] = {
     {3, "api_user: REST API users; state_event: the journal of run and task-instance state changes; indexes for "
         "the API's lists",
      V3},
-    {4, "index task_instance (dag_id, run_id, state) for the scheduler's pass", V4},
+    {4, "indexes for the scheduler's pass: task_instance by (dag_id, run_id, state), and its scheduled "
+        "instances by priority",
+     V4},
 };
 
 const Migration *schema_migrations(int *n)

@@ -269,6 +269,9 @@ static int set_state_sql(Store *s, SetState *st)
         }
         break;
     }
+    /* a try that ends forgets when its sensor first poked: the next try times out from its
+     * own first poke (one statement with the transition, not a second UPDATE) */
+    if (st->from_running) sb_append(&sql, ", first_poke_at = NULL");
     sb_append(&sql, " WHERE id = ? AND ");
     p[np++] = SP_S(st->id);
     if (st->from_running)
@@ -440,8 +443,6 @@ static int finish_tx(Store *s, void *ud)
     }
     if (set_state_sql(s, &f->st) != 0) return -1;
     if (!f->st.moved) return 0;
-    StoreParam c[] = {SP_S(f->st.id)};
-    if (store_x(s, "UPDATE task_instance SET first_poke_at = NULL WHERE id = ?", c, 1, NULL) != 0) return -1;
     return store_notify(s, f->st.id);
 }
 
