@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/run_int.h"
 #include "core/secret.h"
 #include "core/util.h"
 #include "store/kv.h"
@@ -236,35 +236,13 @@ SecretKey *cli_open_key(GustConfig *cfg, const char *cmd)
     return k;
 }
 
-/* Who runs this command, for the event log: $USER, else the account's name. */
-static const char *user_name(void)
-{
-    const char *u = getenv("USER");
-    if (u && *u) return u;
-    u = getenv("LOGNAME");
-    if (u && *u) return u;
-    struct passwd *pw = getpwuid(geteuid());
-    return pw && pw->pw_name ? pw->pw_name : "unknown";
-}
-
-/* Record a change in the event log: event "cli_<what>", owner "cli:$USER". A failure here
- * does not undo the change; it is reported and the command still succeeds. */
+/* Record a change in the event log: event "cli_<what>", owner "cli:$USER" (cli_audit). A
+ * failure here does not undo the change; it is reported and the command still succeeds. */
 static void audit(Store *s, const char *cmd, const char *what, cJSON *extra)
 {
-    char *owner = xasprintf("cli:%s", user_name());
     char *event = xasprintf("cli_%s", what);
-    char *ex = extra ? cJSON_PrintUnformatted(extra) : NULL;
-    StoreEvent e = {0};
-    e.event = event;
-    e.owner = owner;
-    e.extra = ex;
-    if (store_event_append(s, &e, NULL) != 0)
-        fprintf(stderr, "gust %s: warning: could not record the change in the event log: %s\n", cmd,
-                store_last_error(s));
-    free(owner);
+    cli_audit(s, cmd, event, NULL, extra);
     free(event);
-    free(ex);
-    cJSON_Delete(extra);
 }
 
 static void print_json(cJSON *o)
