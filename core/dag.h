@@ -155,5 +155,9 @@ cJSON *dag_task_to_json(const DagTask *t);
  * the scheduler run the version a run started with, without a DAG folder. NULL + err if
  * the document is not one dag_to_json wrote. Caller frees with dag_free. */
 Dag *dag_from_json(const char *text, char *err, size_t errlen);
+/* One task object of that document (an element of its "tasks"), for building a Dag one task
+ * at a time (store/dagcache.c). NULL + err if it is not one. Caller frees with
+ * dag_task_free, or gives it to dag_add_task. */
+DagTask *dag_task_from_json(const char *text, char *err, size_t errlen);
 
 #endif

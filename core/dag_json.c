@@ -145,6 +145,16 @@ static int schedule_from_json(Dag *d, const cJSON *s, char *err, size_t errlen)
     return 0;
 }
 
+DagTask *dag_task_from_json(const char *text, char *err, size_t errlen)
+{
+    cJSON *o = cJSON_Parse(text);
+    DagTask *t = NULL;
+    if (!cJSON_IsObject(o)) snprintf(err, errlen, "not a serialised task");
+    else t = task_from_json(o, err, errlen);
+    cJSON_Delete(o);
+    return t;
+}
+
 Dag *dag_from_json(const char *text, char *err, size_t errlen)
 {
     cJSON *o = cJSON_Parse(text);

@@ -92,6 +92,8 @@ static const Dag *lookup(DagCache *c, const char *version_id)
     return NULL;
 }
 
+static Dag *build_whole(DagCache *c, Store *s, const char *version_id, char *err, size_t errlen);
+
 const Dag *dagcache_get(DagCache *c, Store *s, const char *version_id, char *err, size_t errlen)
 {
     if (!version_id) {
@@ -102,13 +104,7 @@ const Dag *dagcache_get(DagCache *c, Store *s, const char *version_id, char *err
     const Dag *d = lookup(c, version_id);
     pthread_mutex_unlock(&c->mu);
     if (d) return d;
-    char *text = store_dag_version_data(s, version_id);
-    if (!text) {
-        snprintf(err, errlen, "DAG version %s not found%s%s", version_id, s->err[0] ? ": " : "", s->err);
-        return NULL;
-    }
-    Dag *parsed = dag_from_json(text, err, errlen);
-    free(text);
+    Dag *parsed = build_whole(c, s, version_id, err, errlen);
     if (!parsed) return NULL;
     pthread_mutex_lock(&c->mu);
     d = lookup(c, version_id); /* another thread may have won the race */
@@ -490,6 +486,74 @@ int dagcache_peek_rate_limit(DagCache *c, const char *version_id, const char *ta
     return rc;
 }
 
+/* Inflate a task's JSON (rawlen bytes) into out, against the index's dictionary. 1 ok. */
+static int inflate_task(const char *arena, const TaskRec *r, const char *dict, size_t dict_len, char *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    int ok = inflateInit2(&z, -15) == Z_OK;
+    if (ok) {
+        ok = inflateSetDictionary(&z, (const Bytef *)dict, (uInt)dict_len) == Z_OK;
+        z.next_in = (Bytef *)(arena + r->z);
+        z.avail_in = r->zlen;
+        z.next_out = (Bytef *)out;
+        z.avail_out = r->rawlen;
+        ok = ok && inflate(&z, Z_FINISH) == Z_STREAM_END && z.avail_out == 0;
+        inflateEnd(&z);
+    }
+    return ok;
+}
+
+static void *memdup(const void *p, size_t n)
+{
+    void *q = xmalloc(n ? n : 1);
+    if (n) memcpy(q, p, n);
+    return q;
+}
+
+/* The whole Dag of a version, built one task at a time from its index. Why not parse the
+ * document: cJSON's tree of a version is ~7 times its size (a 10,000-task version's 6 MB:
+ * ~45 MB for the moment of the parse, which glibc then keeps), and that transient was most of
+ * a scheduler's memory under load. One task's tree at a time costs next to nothing. The
+ * index's bytes are copied out so that the lock is not held while parsing. */
+static Dag *build_whole(DagCache *c, Store *s, const char *version_id, char *err, size_t errlen)
+{
+    Index *x = ix_get_locked(c, s, version_id, err, errlen);
+    if (!x) return NULL;
+    size_t pre = strlen(x->pre), post = strlen(x->post), n = x->n, dict_len = x->dict_len;
+    char *head = xmalloc(pre + post + 1); /* the document without its tasks: "tasks": [] */
+    memcpy(head, x->pre, pre);
+    memcpy(head + pre, x->post, post + 1);
+    TaskRec *recs = memdup(x->recs, n * sizeof *recs);
+    char *arena = memdup(x->arena, x->alen);
+    char *dict = memdup(x->dict, dict_len);
+    pthread_mutex_unlock(&c->mu);
+    Dag *d = dag_from_json(head, err, errlen);
+    free(head);
+    for (size_t i = 0; d && i < n; i++) {
+        char *json = xmalloc(recs[i].rawlen + 1);
+        DagTask *t = NULL;
+        if (!inflate_task(arena, &recs[i], dict, dict_len, json)) {
+            snprintf(err, errlen, "a task's definition in the cache is damaged");
+        } else {
+            json[recs[i].rawlen] = '\0';
+            t = dag_task_from_json(json, err, errlen);
+        }
+        free(json);
+        if (!t) {
+            dag_free(d);
+            d = NULL;
+            break;
+        }
+        dag_add_task(d, t);
+    }
+    if (d) dag_index(d);
+    free(recs);
+    free(arena);
+    free(dict);
+    return d;
+}
+
 Dag *dagcache_task(DagCache *c, Store *s, const char *version_id, const char *task_id, char *err, size_t errlen)
 {
     Index *x = ix_get_locked(c, s, version_id, err, errlen);
@@ -505,18 +569,7 @@ Dag *dagcache_task(DagCache *c, Store *s, const char *version_id, const char *ta
     char *doc = xmalloc(pre + r->rawlen + post + 1);
     memcpy(doc, x->pre, pre);
     memcpy(doc + pre + r->rawlen, x->post, post + 1);
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    int ok = inflateInit2(&z, -15) == Z_OK;
-    if (ok) {
-        ok = inflateSetDictionary(&z, (const Bytef *)x->dict, (uInt)x->dict_len) == Z_OK;
-        z.next_in = (Bytef *)(x->arena + r->z);
-        z.avail_in = r->zlen;
-        z.next_out = (Bytef *)(doc + pre);
-        z.avail_out = r->rawlen;
-        ok = ok && inflate(&z, Z_FINISH) == Z_STREAM_END && z.avail_out == 0;
-        inflateEnd(&z);
-    }
+    int ok = inflate_task(x->arena, r, x->dict, x->dict_len, doc + pre);
     pthread_mutex_unlock(&c->mu);
     Dag *d = NULL;
     if (!ok) snprintf(err, errlen, "the task's definition in the cache is damaged");

@@ -5,7 +5,8 @@
  * written, so what is read of one can be kept. Two forms, for two kinds of reader:
  *
  * - dagcache_get: the whole parsed Dag (the scheduler, the API, the CLI), kept for the life of
- *   the cache; const pointers stay valid until dagcache_free.
+ *   the cache; const pointers stay valid until dagcache_free. It is built one task at a time
+ *   from the version's index (below), never from the whole document parsed at once.
  * - dagcache_task and friends: what one try of one task needs (workers). A parsed 10,000-task
  *   version takes ~7 MB (and three times that while its 6 MB of JSON is parsed), which alone is
  *   a worker's whole memory budget, to run one task. So a worker keeps, per version, a compact

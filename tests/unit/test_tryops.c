@@ -190,7 +190,6 @@ static void test_the_task_cache_gives_back_each_task_as_written(Store *s)
     sb_free(&y);
     char *doc = store_dag_version_data(s, version);
     CU_ASSERT_FATAL(doc && strlen(doc) > 3 * 256 * 1024);
-    free(doc);
     DagCache *c = dagcache_new();
     char err[256], rate[64];
     CU_ASSERT_EQUAL(dagcache_peek_rate_limit(c, version, "t0000", rate, sizeof rate), 0); /* not read yet */
@@ -234,6 +233,29 @@ static void test_the_task_cache_gives_back_each_task_as_written(Store *s)
     CU_ASSERT_EQUAL(downstream_of_t0, 1499);
     free(g);
     CU_ASSERT_PTR_NULL(dagcache_task(c, s, "0123456789abcdef0123456789abcdef", "t0001", err, sizeof err));
+    ASSERT_CONTAINS(err, "not found");
+    /* the whole Dag, built one task at a time (dagcache_get), serialises exactly as the
+     * version's document parsed in one piece: every task, its group, the DAG's own fields,
+     * and the lookup index */
+    const Dag *whole = dagcache_get(c, s, version, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(whole);
+    CU_ASSERT_EQUAL(whole->n_tasks, full->n_tasks);
+    Dag *ref = dag_from_json(doc, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    free(doc);
+    cJSON *a = dag_to_json(ref), *b = dag_to_json(whole);
+    dag_free(ref);
+    char *ta = cJSON_PrintUnformatted(a), *tb = cJSON_PrintUnformatted(b);
+    CU_ASSERT(strcmp(ta, tb) == 0);
+    if (strcmp(ta, tb) != 0) fprintf(stderr, "\n  whole DAG differs from the full parse\n");
+    free(ta);
+    free(tb);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    const DagTask *found = dag_find_task(whole, "t1499");
+    CU_ASSERT(found && strcmp(found->task_id, "t1499") == 0 && found->n_upstream == 1);
+    CU_ASSERT_PTR_EQUAL(dagcache_get(c, s, version, err, sizeof err), whole); /* kept */
+    CU_ASSERT_PTR_NULL(dagcache_get(c, s, "0123456789abcdef0123456789abcdef", err, sizeof err));
     ASSERT_CONTAINS(err, "not found");
     dagcache_free(c);
     dag_free(full);
