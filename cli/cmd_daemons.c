@@ -16,6 +16,7 @@
 #include "broker-adapters/broker.h"
 #include "cli/cli.h"
 #include "cli/cmd_store.h"
+#include "cli/run_int.h"
 #include "cluster/cluster.h"
 #include "core/log.h"
 #include "core/secret.h"
@@ -124,22 +125,10 @@ int cmd_scheduler(GustConfig *cfg, int argc, char **argv)
         return stopping ? 0 : 1;
     }
     DagCache *cache = dagcache_new();
+    /* one reader of the settings for gust scheduler and the in-process runtime (a copy of
+     * it once left scheduler.zombie_timeout unread here) */
     SchedOptions so;
-    sched_default_options(&so);
-    so.dags_folder = config_get(cfg, "core.dags_folder");
-    so.default_timezone = config_get(cfg, "core.default_timezone");
-    so.paused_at_creation = config_get_bool(cfg, "core.dags_are_paused_at_creation");
-    so.parallelism = (int)config_get_int(cfg, "core.parallelism");
-    so.max_active_runs = (int)config_get_int(cfg, "core.max_active_runs_per_dag");
-    so.max_active_tasks = (int)config_get_int(cfg, "core.max_active_tasks_per_dag");
-    so.rescan_us = config_get_duration_us(cfg, "scheduler.dag_dir_list_interval");
-    so.queued_timeout_us = config_get_duration_us(cfg, "scheduler.queued_timeout");
-    /* Fix: scheduler.zombie_timeout was read by standalone only; `gust scheduler` kept the
-     * 300 s default whatever the settings said */
-    so.zombie_timeout_us = config_get_duration_us(cfg, "scheduler.zombie_timeout");
-    so.heartbeat_us = config_get_duration_us(cfg, "scheduler.heartbeat");
-    so.events_retention_us = config_get_duration_us(cfg, "api.events_retention");
-    so.cluster_url = config_get(cfg, "redis.url");
+    cli_sched_options(cfg, &so);
     Scheduler *sched = sched_new(store, broker, cache, &so);
     redact(burl, shown, sizeof shown);
     /* Fix: the Redis URL is redacted too (redis://:password@host carries one) */

@@ -89,6 +89,8 @@ int cli_parse_logical(const char *s, int64_t *out);
 /* A date option: ISO 8601; without an offset it is wall time on tz (the DAG's zone). */
 int cli_parse_date_opt(const char *cmd, const char *opt, const char *text, const GustTz *tz, int64_t *out);
 /* o[k] = the ISO 8601 text of us, or null when us < 0. */
+/* The scheduler's options from the settings (gust scheduler and the in-process runtime). */
+void cli_sched_options(GustConfig *cfg, SchedOptions *so);
 void cli_iso_or_null(cJSON *o, const char *k, int64_t us);
 /* Print o (pretty) on stdout and free it. */
 void cli_print_json_doc(cJSON *o);

@@ -106,19 +106,10 @@ int cli_runtime_start(CliRuntime *rt, GustConfig *cfg, const char *cmd, char *ur
         return -1;
     }
     SchedOptions so;
-    sched_default_options(&so);
+    cli_sched_options(cfg, &so);
     so.dags_folder = dags_folder;
-    so.default_timezone = config_get(cfg, "core.default_timezone");
-    so.paused_at_creation = config_get_bool(cfg, "core.dags_are_paused_at_creation");
-    so.parallelism = (int)config_get_int(cfg, "core.parallelism");
-    so.max_active_runs = (int)config_get_int(cfg, "core.max_active_runs_per_dag");
-    so.max_active_tasks = (int)config_get_int(cfg, "core.max_active_tasks_per_dag");
-    so.rescan_us = config_get_duration_us(cfg, "scheduler.dag_dir_list_interval");
-    so.queued_timeout_us = config_get_duration_us(cfg, "scheduler.queued_timeout");
-    so.zombie_timeout_us = config_get_duration_us(cfg, "scheduler.zombie_timeout");
-    so.heartbeat_us = config_get_duration_us(cfg, "scheduler.heartbeat");
-    so.events_retention_us = config_get_duration_us(cfg, "api.events_retention");
     so.create_runs = create_runs;
+    so.cluster_url = NULL; /* its workers beat in the in-process twin, not in Redis */
     rt->sched = sched_new(rt->store, rt->broker, rt->cache, &so);
     rt->pool = worker_pool_start(&rt->wopt, rt->cache, err, sizeof err);
     if (!rt->pool) {
@@ -129,6 +120,23 @@ int cli_runtime_start(CliRuntime *rt, GustConfig *cfg, const char *cmd, char *ur
 }
 
 /* ---- output and options ----------------------------------------------------------------- */
+
+void cli_sched_options(GustConfig *cfg, SchedOptions *so)
+{
+    sched_default_options(so);
+    so->dags_folder = config_get(cfg, "core.dags_folder");
+    so->default_timezone = config_get(cfg, "core.default_timezone");
+    so->paused_at_creation = config_get_bool(cfg, "core.dags_are_paused_at_creation");
+    so->parallelism = (int)config_get_int(cfg, "core.parallelism");
+    so->max_active_runs = (int)config_get_int(cfg, "core.max_active_runs_per_dag");
+    so->max_active_tasks = (int)config_get_int(cfg, "core.max_active_tasks_per_dag");
+    so->rescan_us = config_get_duration_us(cfg, "scheduler.dag_dir_list_interval");
+    so->queued_timeout_us = config_get_duration_us(cfg, "scheduler.queued_timeout");
+    so->zombie_timeout_us = config_get_duration_us(cfg, "scheduler.zombie_timeout");
+    so->heartbeat_us = config_get_duration_us(cfg, "scheduler.heartbeat");
+    so->events_retention_us = config_get_duration_us(cfg, "api.events_retention");
+    so->cluster_url = config_get(cfg, "redis.url");
+}
 
 void cli_iso_or_null(cJSON *o, const char *k, int64_t us)
 {
