@@ -9,34 +9,7 @@
 #include "store/ti.h"
 #include "store_harness.h"
 
-/* The V3 tables are not (yet) in store/migrate.c's list of tables store_reset drops, so a
- * second reset of the same PostgreSQL database fails on "api_user already exists": drop
- * them first. Harmless once the list has them. */
-static Store *open_fresh(int pg)
-{
-    if (pg && getenv("GUST_TEST_PG_URL")) {
-        char err[512];
-        Store *s = store_open(getenv("GUST_TEST_PG_URL"), err, sizeof err);
-        if (s) store_x(s, "DROP TABLE IF EXISTS api_user, state_event CASCADE", NULL, 0, NULL);
-        store_free(s);
-    }
-    return harness_open(pg);
-}
-
-#define BOTH(name)                                   \
-    static void name(Store *s);                      \
-    static void name##_sqlite(void)                  \
-    {                                                \
-        Store *s = open_fresh(0);                    \
-        if (s) name(s);                              \
-        store_free(s);                               \
-    }                                                \
-    static void name##_postgres(void)                \
-    {                                                \
-        Store *s = open_fresh(1);                    \
-        if (s) name(s);                              \
-        store_free(s);                               \
-    }
+#define BOTH BOTH_DRIVERS /* store_harness.h: a fresh store on each engine */
 
 /* A DAG row and a run of two tasks, extract and load. */
 static void make_run(Store *s, const char *run_id)
@@ -358,7 +331,7 @@ static void test_follow_passes_a_hole_only_after_the_grace(Store *s)
  * A follower that has read N+1's neighbourhood must wait for N and hand on N, N+1 in order. */
 static void test_follow_waits_for_a_late_commit_postgres(void)
 {
-    Store *a = open_fresh(1);
+    Store *a = harness_open(1);
     if (!a) return;
     Store *b = harness_reopen(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);

@@ -14,32 +14,7 @@
 #include "store/xcom.h"
 #include "store_harness.h"
 
-/* see test_journal.c: a second reset of the same PostgreSQL database needs these gone */
-static Store *open_fresh(int pg)
-{
-    if (pg && getenv("GUST_TEST_PG_URL")) {
-        char err[512];
-        Store *s = store_open(getenv("GUST_TEST_PG_URL"), err, sizeof err);
-        if (s) store_x(s, "DROP TABLE IF EXISTS api_user, state_event CASCADE", NULL, 0, NULL);
-        store_free(s);
-    }
-    return harness_open(pg);
-}
-
-#define BOTH(name)                       \
-    static void name(Store *s);          \
-    static void name##_sqlite(void)      \
-    {                                    \
-        Store *s = open_fresh(0);        \
-        if (s) name(s);                  \
-        store_free(s);                   \
-    }                                    \
-    static void name##_postgres(void)    \
-    {                                    \
-        Store *s = open_fresh(1);        \
-        if (s) name(s);                  \
-        store_free(s);                   \
-    }
+#define BOTH BOTH_DRIVERS /* store_harness.h: a fresh store on each engine */
 
 /* Load `yaml` (one DAG), store it as a version; version (33 bytes) gets its id. */
 static Dag *sync_dag(Store *s, const char *yaml, char *version)
